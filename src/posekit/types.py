@@ -1,0 +1,105 @@
+"""The record types every part of posekit speaks: Person, Sample, Prediction.
+
+Conventions, stated once for the whole package:
+
+* Coordinates are image pixels, float, x to the right and y down, with pixel *centres* at integer
+  values (the centre of the top-left pixel is (0, 0)).
+* ``keypoints`` is a float array of shape (K, 3). For ground truth the columns are (x, y, v) with the
+  COCO visibility convention: v = 0 not labelled (x, y are meaningless, stored as 0), v = 1 labelled
+  but occluded, v = 2 labelled and visible. For predictions the third column is a confidence score.
+* ``box`` is (x, y, w, h) in image pixels, x/y the top-left corner.
+* K and the joint order come from the record's :class:`~posekit.skeletons.Skeleton`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posekit.skeletons import Skeleton
+
+
+def box_from_keypoints(keypoints: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Tight (x, y, w, h) box around the labelled keypoints of a (K, 3) array, grown by ``margin``
+    (a fraction of each side, split evenly). Returns zeros when no keypoint is labelled."""
+    labelled = keypoints[:, 2] > 0
+    if not labelled.any():
+        return np.zeros(4, dtype=np.float64)
+    xy = keypoints[labelled, :2]
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    w, h = x1 - x0, y1 - y0
+    return np.array([x0 - w * margin / 2, y0 - h * margin / 2, w * (1 + margin), h * (1 + margin)])
+
+
+@dataclass
+class Person:
+    """One annotated person.
+
+    keypoints: (K, 3) float64, (x, y, v) in image pixels, v in {0, 1, 2} (see module docstring).
+    box: (4,) float64, (x, y, w, h) in image pixels; the dataset's own box where it has one, else the
+        tight box around the labelled keypoints.
+    head_size: PCKh normaliser in pixels (MPII: 0.6 x head-box diagonal), or None.
+    is_crowd: COCO ``iscrowd`` regions; kept so evaluation can ignore them, never trained on.
+    area: segmentation area (COCO), used by OKS; None where the dataset has none.
+    extra: anything else the file carries that a user may want (centre/scale, track id...).
+    """
+
+    keypoints: np.ndarray
+    box: np.ndarray
+    head_size: float | None = None
+    is_crowd: bool = False
+    area: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_labelled(self) -> int:
+        """Number of keypoints with v > 0."""
+        return int((self.keypoints[:, 2] > 0).sum())
+
+
+@dataclass
+class Sample:
+    """One image and the people annotated in it.
+
+    image_path: the image file (or a video frame file) on disk.
+    skeleton: the keypoint definition every person's (K, 3) array follows.
+    people: the annotated people (may be empty).
+    image_id: the dataset's identifier for the image (COCO id, LSP index, file stem...).
+    image_size: (width, height) when the annotation states it, else None (read from the image).
+    """
+
+    image_path: Path
+    skeleton: Skeleton
+    people: list[Person]
+    image_id: Any = None
+    image_size: tuple[int, int] | None = None
+
+
+@dataclass
+class Prediction:
+    """One predicted person.
+
+    keypoints: (K, 3) float64, (x, y, score) in image pixels of the input image, score in [0, 1].
+    score: person-level confidence (mean keypoint score unless the method says otherwise).
+    box: (4,) float64, (x, y, w, h) in image pixels: the box the model looked at.
+    skeleton: the model's keypoint definition.
+    """
+
+    keypoints: np.ndarray
+    score: float
+    box: np.ndarray
+    skeleton: Skeleton
+
+    def to_coco(self, image: Any = None) -> dict:
+        """COCO results form: ``{"image", "keypoints": flat [x, y, score]*K, "score", "skeleton", "box"}``."""
+        return {
+            "image": image,
+            "keypoints": [round(float(v), 3) for v in self.keypoints.reshape(-1)],
+            "score": round(float(self.score), 5),
+            "box": [round(float(v), 2) for v in self.box],
+            "skeleton": self.skeleton.name,
+        }
