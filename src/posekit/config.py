@@ -1,0 +1,217 @@
+"""Experiment configuration: frozen dataclasses <-> YAML, with dotted command-line overrides.
+
+Only this module and ``cli.py`` know the configuration's shape; constructors elsewhere take plain
+typed arguments. Unknown keys are an error (a typo must never silently fall back to a default).
+
+    cfg = load_config("configs/simplebaseline_r18s_lsp_128x128.yaml", ["train.lr=1e-3"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One labelled dataset: a posekit.data format, a path (relative paths resolve against
+    ``data.root``) and an optional split."""
+
+    format: str
+    path: str
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """name: a registered model (``posekit.models.list_models()``); kwargs go to its builder."""
+
+    name: str = "simplebaseline"
+    skeleton: str = "lsp14"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Heatmap codec: network input (W, H), heatmap (w, h), Gaussian sigma in heatmap cells,
+    sub-pixel refinement (none | quarter | dark)."""
+
+    input_size: tuple[int, int] = (128, 128)
+    heatmap_size: tuple[int, int] = (32, 32)
+    sigma: float = 2.0
+    refine: str = "dark"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """root: the datasets folder ("" = $POSEKIT_DATA, else ../shared/datasets from the working
+    directory). val_fraction of the training *images* (never LSP test) is held out for validation."""
+
+    root: str = ""
+    train: tuple[SourceConfig, ...] = (
+        SourceConfig("lsp", "lsp", "train"),
+        SourceConfig("lspet", "lspet", None),
+    )
+    val_fraction: float = 0.05
+    padding: float = 1.25
+    scale_range: tuple[float, float] = (0.7, 1.3)
+    rotation_deg: float = 40.0
+    flip_prob: float = 0.5
+    translate_frac: float = 0.1
+    photometric: bool = True
+    cache_dir: str = "~/.cache/posekit"
+    num_workers: int = 1
+    limit: int = 0  # first N images of each source only (0 = all): smoke tests and quick runs
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping. Steps are optimizer steps; batch_size is per process."""
+
+    out_dir: str = "runs/default"
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    max_steps: int = 20000
+    warmup_steps: int = 500
+    checkpoint_every: int = 500
+    eval_every: int = 0  # 0 = once per epoch
+    log_every: int = 20
+    seed: int = 0
+    deterministic: bool = False
+    amp: bool = True  # used on CUDA only
+    threads: int = 0  # torch intra-op threads; 0 = all cores
+    channels_last: bool = True
+    device: str = ""  # "" = cuda if available else cpu
+    stop_after: int = 0  # end this invocation after N steps (checkpointed; --resume continues); 0 = never
+    time_limit_min: float = 0.0  # end this invocation after this many minutes (checkpointed); 0 = never
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that does not fit the dataclasses."""
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    """Coerce a YAML value to the annotated type ``tp`` (dataclasses, tuples, optionals, scalars)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def from_dict(cls: type, data: dict, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a (nested) dict; unknown keys raise ConfigError."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain nested dict (tuples as lists), ready for YAML or a checkpoint."""
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(cfg)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML (``1e-3`` -> float)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key.path=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw)
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-3" as a string; accept it as the number the user meant.
+            try:
+                value = float(value) if any(c in value for c in ".eE") else value
+            except ValueError:
+                pass
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {p} is not a section")
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML file (or start from the defaults), apply dotted overrides, validate."""
+    data: dict = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+    data = apply_overrides(data, list(overrides or []))
+    return from_dict(Config, data)
+
+
+def resolve_data_root(root: str) -> Path:
+    """The datasets folder: ``root`` if given, else $POSEKIT_DATA, else ../shared/datasets."""
+    return Path(root or os.environ.get("POSEKIT_DATA") or "../shared/datasets").expanduser()

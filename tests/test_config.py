@@ -1,0 +1,43 @@
+import pytest
+
+from posekit.config import Config, ConfigError, from_dict, load_config, to_dict
+
+
+def test_defaults_round_trip_through_dict():
+    cfg = Config()
+    assert from_dict(Config, to_dict(cfg)) == cfg
+
+
+def test_dotted_overrides_parse_values():
+    cfg = load_config(None, ["train.lr=1e-3", "train.max_steps=100", "codec.input_size=[160,128]",
+                             "model.kwargs.loss=l1", "data.flip_prob=0"])
+    assert cfg.train.lr == pytest.approx(1e-3)
+    assert cfg.train.max_steps == 100
+    assert cfg.codec.input_size == (160, 128)
+    assert cfg.model.kwargs == {"loss": "l1"}
+    assert cfg.data.flip_prob == 0.0
+
+
+def test_unknown_key_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="lrr"):
+        load_config(None, ["train.lrr=1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  max_step: 3\n")
+    with pytest.raises(ConfigError, match="max_step"):
+        load_config(bad)
+
+
+def test_wrong_type_is_an_error():
+    with pytest.raises(ConfigError, match="max_steps"):
+        load_config(None, ["train.max_steps=abc"])
+    with pytest.raises(ConfigError, match="input_size"):
+        load_config(None, ["codec.input_size=[1,2,3]"])
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        load_config(path)
