@@ -1,0 +1,215 @@
+"""``posekit`` command line: data stats/show, train, eval, predict, demo, models.
+
+Errors a user can cause (bad paths, malformed files, bad config keys) print one clear line naming the
+file and exit with status 2, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEMO_IMAGE = Path(__file__).parent / "assets" / "astronaut.png"
+
+
+def _cmd_data_stats(args: argparse.Namespace) -> None:
+    from posekit.data import load, parse_spec, stats
+
+    fmt, path = parse_spec(args.spec)
+    samples = load(fmt, path, split=args.split)
+    result = stats(samples)
+    width = max(len(k) for k in result)
+    print(f"{fmt}:{path}" + (f" split={args.split}" if args.split else ""))
+    for key, value in result.items():
+        print(f"  {key:<{width}}  {value:.4f}" if isinstance(value, float) else f"  {key:<{width}}  {value}")
+
+
+def _cmd_data_show(args: argparse.Namespace) -> None:
+    from posekit.data import load, parse_spec
+    from posekit.infer import read_image
+    from posekit.viz import draw_pose, save_image
+
+    fmt, path = parse_spec(args.spec)
+    samples = load(fmt, path, split=args.split)
+    if not 0 <= args.index < len(samples):
+        raise IndexError(f"--index {args.index} out of range: {fmt}:{path} has {len(samples)} samples")
+    sample = samples[args.index]
+    image = read_image(sample.image_path)
+    for person in sample.people:
+        image = draw_pose(image, person.keypoints, sample.skeleton)
+    save_image(args.out, image)
+    print(f"{sample.image_path} ({len(sample.people)} people, skeleton {sample.skeleton.name}) -> {args.out}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from posekit.config import load_config
+    from posekit.train import train
+
+    cfg = load_config(args.config, args.overrides)
+    result = train(cfg, resume=args.resume)
+    state = "finished" if result.finished else "stopped early (continue with --resume)"
+    print(f"{state} at step {result.step}: {result.checkpoint}")
+
+
+def _cmd_eval(args: argparse.Namespace) -> None:
+    from posekit.data import load, parse_spec
+    from posekit.evaluate import predict_dataset, score
+    from posekit.infer import load_model
+
+    fmt, path = parse_spec(args.data)
+    samples = load(fmt, path, split=args.split)
+    if args.limit:
+        samples = samples[: args.limit]
+    predictor = load_model(args.model, device=args.device)
+    pred, gt, heads = predict_dataset(predictor, samples, gt_boxes=args.gt_boxes)
+    result = score(pred, gt, predictor.skeleton, heads)
+    protocol = "ground-truth boxes" if args.gt_boxes else "whole images, no ground-truth boxes"
+    print(f"{args.model} on {fmt}:{path} split={args.split}: {len(pred)} people, {protocol}")
+    print(f"  PCK@0.2 (torso) {result['pck@0.2']:6.2f}   PCP {result['pcp']:6.2f}   AUC {result['auc']:6.2f}"
+          + (f"   PCKh@0.5 {result['pckh@0.5']:6.2f}" if "pckh@0.5" in result else ""))
+    print("  " + "  ".join(f"{k} {v:.1f}" for k, v in result["per_part"].items()))
+    if args.json:
+        report = {"model": str(args.model), "data": args.data, "split": args.split, "protocol": protocol,
+                  "metrics": result, "num_images": len(samples), "num_people": int(len(pred))}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+        print(f"  -> {args.json}")
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    import cv2
+    from tqdm import tqdm
+
+    from posekit.infer import VIDEO_SUFFIXES, iter_inputs, load_model, read_image
+    from posekit.viz import draw_predictions, save_image
+
+    predictor = load_model(args.model, device=args.device)
+    inputs = list(iter_inputs(args.paths))
+    draw_dir = Path(args.draw) if args.draw else None
+    if draw_dir:
+        draw_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in tqdm(inputs, desc="predicting", unit="file", disable=len(inputs) < 2):
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            writer = None
+            cap = cv2.VideoCapture(str(path))
+            fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+            total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+            cap.release()
+            for index, frame, preds in tqdm(predictor.predict_video(path), total=total, desc=path.name,
+                                            unit="frame"):
+                results += [dict(p.to_coco(str(path)), frame=index) for p in preds]
+                if draw_dir:
+                    if writer is None:
+                        out_video = draw_dir / (path.stem + "_pose.mp4")
+                        h, w = frame.shape[:2]
+                        writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                    writer.write(draw_predictions(frame, preds))
+            if writer is not None:
+                writer.release()
+                print(f"{path} -> {out_video}")
+        else:
+            image = read_image(path)
+            preds = predictor.predict(image)
+            results += [p.to_coco(str(path)) for p in preds]
+            if draw_dir:
+                save_image(draw_dir / (path.stem + "_pose.png"), draw_predictions(image, preds))
+            for p in preds:
+                print(f"{path}: person score {p.score:.2f}, box {[round(float(v)) for v in p.box]}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        print(f"{len(results)} predictions -> {args.json}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from posekit.infer import load_model, read_image
+    from posekit.viz import draw_predictions, save_image
+
+    predictor = load_model("default", device=args.device)
+    image = read_image(DEMO_IMAGE)
+    preds = predictor.predict(image)
+    save_image(args.out, draw_predictions(image, preds))
+    for p in preds:
+        for name, (x, y, s) in zip(p.skeleton.joints, p.keypoints):
+            print(f"  {name:<15} x={x:7.1f} y={y:7.1f} score={s:.2f}")
+    print(f"default model on {DEMO_IMAGE.name} (NASA, public domain) -> {args.out}")
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from posekit.infer import WEIGHTS_DIR
+    from posekit.models import list_models
+
+    print("registered models:", ", ".join(list_models()))
+    print("shipped weights:  ", ", ".join(sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))) or "none")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="posekit", description="2D human pose estimation toolkit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="inspect labelled datasets").add_subparsers(dest="data_command",
+                                                                                   required=True)
+    p = data.add_parser("stats", help="count images, people and joints")
+    p.add_argument("spec", help="FORMAT:PATH, e.g. lsp:../shared/datasets/lsp")
+    p.add_argument("--split", default=None)
+    p.set_defaults(func=_cmd_data_stats)
+    p = data.add_parser("show", help="draw one sample with its skeleton")
+    p.add_argument("spec", help="FORMAT:PATH")
+    p.add_argument("--split", default=None)
+    p.add_argument("--index", type=int, default=0)
+    p.add_argument("--out", default="sample.png")
+    p.set_defaults(func=_cmd_data_show)
+
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("config", help="configs/*.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-3 train.max_steps=100")
+    p.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="score a model on a labelled dataset")
+    p.add_argument("--model", default="default", help="'default' or a checkpoint path")
+    p.add_argument("--data", required=True, help="FORMAT:PATH")
+    p.add_argument("--split", default=None)
+    p.add_argument("--json", default=None, help="write the report here")
+    p.add_argument("--gt-boxes", action="store_true", help="crop ground-truth person boxes instead of "
+                   "running on whole images")
+    p.add_argument("--limit", type=int, default=0, help="first N images only")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("predict", help="keypoints for images, folders and videos")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--model", default="default")
+    p.add_argument("--json", default=None, help="COCO-results-style JSON out")
+    p.add_argument("--draw", default=None, help="folder for drawings / annotated videos")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("demo", help="run the default model on a bundled photo")
+    p.add_argument("--out", default="demo_pose.png")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("models", help="list registered models and shipped weights")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from posekit.config import ConfigError
+    from posekit.data.errors import DataError
+
+    try:
+        args.func(args)
+    except (DataError, ConfigError, FileNotFoundError, IndexError, KeyError, ValueError) as e:
+        print(f"posekit: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

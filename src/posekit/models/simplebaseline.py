@@ -1,0 +1,93 @@
+"""SimpleBaseline (Xiao, Wu & Wei, "Simple Baselines for Human Pose Estimation and Tracking",
+ECCV 2018): a ResNet backbone, then upsampling layers, then a 1x1 conv to one heatmap per joint.
+
+posekit's default model is a compact member of this family, sized for accuracy per CPU-second:
+a narrow ResNet (BasicBlocks) to stride 16, then two upsample + 3x3 conv stages back to stride 4.
+The paper uses deconvolutions (4x4, stride 2); bilinear upsampling + 3x3 conv costs less and avoids
+checkerboard artefacts, at no accuracy cost at this size (a stated departure).
+
+Input (N, 3, H, W) normalised RGB; output heatmaps (N, K, H/4, W/4).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from posekit.losses import HEATMAP_LOSSES
+from posekit.models import register_model
+from posekit.models.blocks import BasicBlock, conv_bn_relu
+
+
+class SimpleBaseline(nn.Module):
+    """Compact SimpleBaseline with skip connections in the upsampling head.
+
+    num_joints: K heatmaps out.
+    widths: channels of the stem (stride 2) and of the stages at strides 4, 8, 16, 32.
+    blocks: BasicBlocks per stage.
+    head_width: channels of the upsampling stages (stride 16 -> 8 -> 4).
+    loss: heatmap loss name in ``posekit.losses.HEATMAP_LOSSES`` (l2, l1, ce, bce).
+
+    forward(image (N,3,H,W), targets=None):
+      training with targets {"heatmaps": (N,K,h,w), "weights": (N,K)} -> {"loss_heatmap": scalar};
+      otherwise -> {"heatmaps": (N,K,h,w)}, (h, w) = (H/4, W/4).
+    """
+
+    def __init__(
+        self,
+        num_joints: int,
+        widths: tuple[int, ...] = (32, 32, 64, 128, 256),
+        blocks: tuple[int, ...] = (1, 2, 2, 2),
+        head_width: int = 64,
+        loss: str = "l2",
+    ) -> None:
+        super().__init__()
+        if loss not in HEATMAP_LOSSES:
+            raise ValueError(f"unknown heatmap loss {loss!r}; known: {sorted(HEATMAP_LOSSES)}")
+        if len(widths) != len(blocks) + 1:
+            raise ValueError("widths must have one more entry (the stem) than blocks")
+        self.loss_name = loss
+        # ResNet-style stem: a stride-2 conv then a stride-2 max-pool (stride 4 overall).
+        self.stem = nn.Sequential(conv_bn_relu(3, widths[0], 3, stride=2), nn.MaxPool2d(3, 2, 1))
+        stages = []
+        cin = widths[0]
+        for i, (w, n) in enumerate(zip(widths[1:], blocks)):
+            layers = [BasicBlock(cin, w, stride=1 if i == 0 else 2)]
+            layers += [BasicBlock(w, w) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*layers))
+            cin = w
+        self.stages = nn.ModuleList(stages)
+        # Upsampling head: from the deepest stage back to stride 4, concatenating the stage output of
+        # the same resolution at each step (cheaper and sharper than the paper's three deconvolutions).
+        ups = []
+        for skip in reversed(widths[1:-1]):
+            ups.append(conv_bn_relu(cin + skip, head_width, 3))
+            cin = head_width
+        self.ups = nn.ModuleList(ups)
+        self.final = nn.Conv2d(cin, num_joints, 1)
+        nn.init.normal_(self.final.weight, std=0.001)
+        nn.init.zeros_(self.final.bias)
+
+    def heatmaps(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, K, H/4, W/4) raw heatmaps."""
+        x = self.stem(image)
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        for up, skip in zip(self.ups, reversed(feats[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = up(torch.cat([x, skip], dim=1))
+        return self.final(x)
+
+    def forward(self, image: torch.Tensor, targets: dict | None = None) -> dict:
+        heatmaps = self.heatmaps(image)
+        if self.training and targets is not None:
+            return HEATMAP_LOSSES[self.loss_name](heatmaps, targets["heatmaps"], targets["weights"])
+        return {"heatmaps": heatmaps}
+
+
+@register_model("simplebaseline")
+def simplebaseline(num_joints: int = 14, **kwargs) -> SimpleBaseline:
+    return SimpleBaseline(num_joints=num_joints, **kwargs)

@@ -1,0 +1,382 @@
+"""The one training loop: every method in posekit trains here.
+
+A model in training mode takes ``(images, targets)`` and returns a dict of named losses; the loop
+sums them. Runs unchanged on CPU, on a CUDA GPU (AMP there only) and on several processes or machines
+under ``torchrun`` (PyTorch DDP, NCCL on CUDA, gloo on CPU).
+
+Determinism and exact resume: the stream of training items is a pure function of (seed, step): the
+item order of each epoch is a seeded permutation and each item's augmentation draws from its own
+generator seeded by (seed, epoch, position). A resumed run therefore sees exactly the batches the
+uninterrupted run would have seen, whatever the number of data workers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from posekit import metrics
+from posekit.codecs.heatmap import HeatmapCodec
+from posekit.config import Config, resolve_data_root, to_dict
+from posekit.data import load
+from posekit.data.dataset import PoseDataset
+from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
+from posekit.models import get_model
+from posekit.skeletons import get_skeleton
+from posekit.types import Sample
+
+
+# ----------------------------------------------------------------------------------------------- data
+def load_sources(cfg: Config) -> list[Sample]:
+    """All training samples of ``cfg.data.train``, in config order."""
+    root = resolve_data_root(cfg.data.root)
+    samples: list[Sample] = []
+    for src in cfg.data.train:
+        path = Path(src.path) if Path(src.path).is_absolute() else root / src.path
+        loaded = load(src.format, path, split=src.split)
+        samples += loaded[: cfg.data.limit] if cfg.data.limit else loaded
+    return samples
+
+
+def split_train_val(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """Hold out ``fraction`` of the *images* (a seeded draw, independent of the training seed's other
+    uses) for validation. LSP test images are never in ``samples``, so they are never used here."""
+    if fraction <= 0:
+        return samples, []
+    order = np.random.default_rng(seed + 7919).permutation(len(samples))
+    n_val = max(1, int(round(fraction * len(samples))))
+    val_idx = set(order[:n_val].tolist())
+    train = [s for i, s in enumerate(samples) if i not in val_idx]
+    val = [s for i, s in enumerate(samples) if i in val_idx]
+    return train, val
+
+
+class StepSampler(Sampler):
+    """Yields ``(item_index, item_seed)`` for global steps ``start_step .. max_steps-1`` of one rank.
+
+    Epoch e visits a permutation of the items drawn from (seed, e); global batch b of the epoch takes
+    positions [b*B*W, (b+1)*B*W) and rank r the r-th slice of B. Incomplete trailing batches are dropped.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, start_step: int, max_steps: int,
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.b, self.seed = num_items, batch_size, seed
+        self.start, self.stop, self.rank, self.world = start_step, max_steps, rank, world_size
+        self.steps_per_epoch = num_items // (batch_size * world_size)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{num_items} training items cannot fill one batch of {batch_size} x {world_size}")
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start) * self.b
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        perm, perm_epoch = None, -1
+        for step in range(self.start, self.stop):
+            epoch, b = divmod(step, self.steps_per_epoch)
+            if epoch != perm_epoch:
+                perm, perm_epoch = np.random.default_rng([self.seed, epoch]).permutation(self.n), epoch
+            first = (b * self.world + self.rank) * self.b
+            for pos in range(first, first + self.b):
+                yield int(perm[pos]), int(self.seed * 1_000_003 + epoch * 100_003 + pos)
+
+
+class _SeededItems(torch.utils.data.Dataset):
+    """Adapter: item key ``(index, seed)`` -> the dataset's item augmented with that seed's generator."""
+
+    def __init__(self, dataset: PoseDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        index, seed = key
+        return self.dataset.get(index, np.random.default_rng(seed))
+
+
+# --------------------------------------------------------------------------------------------- builders
+def build_codec(cfg: Config) -> HeatmapCodec:
+    c = cfg.codec
+    return HeatmapCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size), sigma=c.sigma,
+                        refine=c.refine)
+
+
+def build_model(cfg: Config) -> torch.nn.Module:
+    skeleton = get_skeleton(cfg.model.skeleton)
+    return get_model(cfg.model.name, num_joints=skeleton.num_joints, **cfg.model.kwargs)
+
+
+def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> tuple[PoseDataset, PoseDataset]:
+    """Training (augmented) and validation (plain) datasets from the config's sources, crop caches
+    built (decoded once, saved under ``data.cache_dir``)."""
+    train_samples, val_samples = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.train.seed)
+    d = cfg.data
+    jitter = 0.2 if d.photometric else 0.0
+    augment = TopDownAugment(
+        output_size=tuple(cfg.codec.input_size), scale_range=tuple(d.scale_range), rotation_deg=d.rotation_deg,
+        flip_prob=d.flip_prob, translate_frac=d.translate_frac, brightness=jitter, contrast=jitter,
+        saturation=jitter,
+    )
+    cache_dir = Path(d.cache_dir).expanduser() if d.cache_dir else None
+    common = dict(output_size=tuple(cfg.codec.input_size), encode=codec.encode, padding=d.padding,
+                  cache_dir=cache_dir)
+    # The cached neighbourhood covers the farthest an augmented crop can reach: no black corners.
+    train_set = PoseDataset(train_samples, augment=augment, cache_margin=max(1.0, augment.max_extent()), **common)
+    val_set = PoseDataset(val_samples, augment=None, **common)
+    for ds in (train_set, val_set):
+        if len(ds):
+            ds.build_cache(progress=progress)
+    return train_set, val_set
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+@torch.no_grad()
+def validate(model: torch.nn.Module, dataset: PoseDataset, codec: HeatmapCodec, device: torch.device,
+             batch_size: int = 64, channels_last: bool = False) -> dict:
+    """PCK@0.2 (torso-normalised, PROTOCOLS.md LSP) of ``model`` on ``dataset``'s ground-truth crops,
+    scored in original image pixels. Returns {"pck@0.2": percent, "num_people": n}."""
+    if len(dataset) == 0:
+        return {}
+    was_training = model.training
+    model.eval()
+    preds, gts = [], []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    for batch in loader:
+        images = batch["image"].to(device)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        heatmaps = model(images)["heatmaps"].float().cpu().numpy()
+        kps = codec.decode(heatmaps)  # (N, K, 3) in crop pixels
+        for k, m, index in zip(kps, batch["matrix"].numpy(), batch["index"].tolist()):
+            xy = apply_affine(k[:, :2], invert_affine(m))
+            preds.append(np.concatenate([xy, k[:, 2:]], axis=1))
+            gts.append(dataset.person(index)[1].keypoints)
+    model.train(was_training)
+    pred, gt = np.stack(preds), np.stack(gts)
+    skeleton = dataset.skeleton
+    result = metrics.pck(pred, gt, metrics.torso_size(gt, skeleton), alpha=0.2)
+    return {"pck@0.2": 100.0 * float(result["mean"]), "num_people": len(gts)}
+
+
+# -------------------------------------------------------------------------------------------- helpers
+def git_revision() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                                       stderr=subprocess.DEVNULL, text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _lr_lambda(warmup: int, total: int):
+    """Linear warm-up then cosine decay to 1 % of the base rate."""
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        t = (step - warmup) / max(1, total - warmup)
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _setup_distributed(cfg: Config) -> tuple[torch.device, int, int, int]:
+    """(device, rank, world_size, local_rank); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if cfg.train.device:
+        device = torch.device(cfg.train.device)
+    else:
+        device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device, rank, world, local_rank
+
+
+def _move(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+# ----------------------------------------------------------------------------------------------- loop
+@dataclass
+class TrainResult:
+    """model: the trained (unwrapped) module; checkpoint: best.pt if validation ran, else last.pt;
+    step: the global step reached; finished: whether max_steps was reached."""
+
+    model: torch.nn.Module
+    checkpoint: Path
+    step: int
+    finished: bool
+
+
+def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train ``cfg``.
+
+    Writes to ``cfg.train.out_dir``: ``last.pt`` (every ``checkpoint_every`` steps and at the end),
+    ``best.pt`` (best validation PCK), ``metrics.jsonl`` and ``learning_curve.png``.
+    ``resume=True`` continues from ``last.pt`` exactly where it stopped. ``train.stop_after`` /
+    ``train.time_limit_min`` end an invocation early (checkpointed), for runs split across sessions.
+    """
+    t = cfg.train
+    device, rank, world, _ = _setup_distributed(cfg)
+    is_main = rank == 0
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    if t.deterministic:
+        torch.use_deterministic_algorithms(True)
+    random.seed(t.seed)
+    np.random.seed(t.seed)
+    torch.manual_seed(t.seed)
+
+    out = Path(t.out_dir)
+    codec = build_codec(cfg)
+    train_set, val_set = build_datasets(cfg, codec, progress=progress and is_main)
+    model = build_model(cfg).to(device)
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(t.warmup_steps, t.max_steps))
+    use_amp = t.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    start_step, best = 0, -1.0
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if resume:
+        if not last_path.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
+        state = torch.load(last_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        start_step, best = state["step"], state.get("best_val", -1.0)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                        else None)
+
+    stop = min(t.max_steps, start_step + t.stop_after) if t.stop_after else t.max_steps
+    deadline = time.time() + 60 * t.time_limit_min if t.time_limit_min else math.inf
+    sampler = StepSampler(len(train_set), t.batch_size, t.seed, start_step, stop, rank, world)
+    loader = DataLoader(_SeededItems(train_set), batch_size=t.batch_size, sampler=sampler,
+                        num_workers=cfg.data.num_workers, persistent_workers=False,
+                        pin_memory=device.type == "cuda")
+    eval_every = t.eval_every or sampler.steps_per_epoch
+    config_dict = to_dict(cfg)
+    revision = git_revision()
+
+    def checkpoint(step: int) -> dict:
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": _rng_state(),
+                "step": step, "best_val": best, "config": config_dict, "git_revision": revision,
+                "skeleton": cfg.model.skeleton}
+
+    log = None
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        log = open(out / "metrics.jsonl", "a")  # closed after the loop
+    bar = tqdm(total=t.max_steps, initial=start_step, disable=not (progress and is_main), unit="step",
+               dynamic_ncols=True)
+    net.train()
+    step = start_step
+    tic, seen = time.perf_counter(), 0
+    for batch in loader:
+        batch = _move(batch, device)
+        images = batch["image"]
+        if t.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device.type, enabled=use_amp):
+            losses = net(images, batch)
+        loss = sum(losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        step += 1
+        seen += images.shape[0] * world
+        bar.update(1)
+
+        if is_main and (step % t.log_every == 0 or step == t.max_steps):
+            rate = seen / (time.perf_counter() - tic)
+            record = {"step": step, "loss": loss.item(), **{k: v.item() for k, v in losses.items()},
+                      "lr": scheduler.get_last_lr()[0], "images_per_s": round(rate, 2), "time": time.time()}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{record['loss']:.5f}", img_s=f"{rate:.1f}")
+            tic, seen = time.perf_counter(), 0
+
+        if step % eval_every == 0 or step == t.max_steps:
+            if is_main and len(val_set):
+                val = validate(model, val_set, codec, device, channels_last=t.channels_last)
+                record = {"step": step, "val_pck": val["pck@0.2"], "time": time.time()}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.write(f"step {step}: validation PCK@0.2 {val['pck@0.2']:.2f} ({val['num_people']} people)")
+                if val["pck@0.2"] > best:
+                    best = val["pck@0.2"]
+                    save_checkpoint(best_path, checkpoint(step))
+        out_of_time = time.time() > deadline
+        if world > 1:  # every rank must agree to stop, or the others would hang in all-reduce
+            flag = torch.tensor([float(out_of_time)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if is_main and (step % t.checkpoint_every == 0 or step == stop or out_of_time):
+            save_checkpoint(last_path, checkpoint(step))
+        if out_of_time:
+            bar.write(f"time limit of {t.time_limit_min} min reached at step {step}; resume with --resume")
+            break
+    bar.close()
+    if is_main:
+        log.close()
+        _plot_learning_curve(out)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return TrainResult(model=model, checkpoint=best_path if best_path.exists() else last_path, step=step,
+                       finished=step >= t.max_steps)
+
+
+def _plot_learning_curve(out: Path) -> None:
+    from posekit.viz import plot_learning_curve
+
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    if records:
+        plot_learning_curve(records, out / "learning_curve.png")
