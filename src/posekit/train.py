@@ -136,9 +136,15 @@ def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> t
     # The cached neighbourhood covers the farthest an augmented crop can reach: no black corners.
     train_set = PoseDataset(train_samples, augment=augment, cache_margin=max(1.0, augment.max_extent()), **common)
     val_set = PoseDataset(val_samples, augment=None, **common)
+    # Under DDP rank 0 writes the cache files first; the other ranks then load them.
+    distributed = dist.is_available() and dist.is_initialized()
     for ds in (train_set, val_set):
+        if distributed and dist.get_rank() != 0:
+            dist.barrier()
         if len(ds):
             ds.build_cache(progress=progress)
+        if distributed and dist.get_rank() == 0:
+            dist.barrier()
     return train_set, val_set
 
 
@@ -364,6 +370,11 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
             bar.write(f"time limit of {t.time_limit_min} min reached at step {step}; resume with --resume")
             break
     bar.close()
+    if world > 1:
+        # Parameters are identical on every rank (DDP averages gradients); BatchNorm running statistics
+        # are per rank, as in any DDP run. Give every rank rank 0's (the ones checkpointed).
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
     if is_main:
         log.close()
         _plot_learning_curve(out)

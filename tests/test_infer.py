@@ -1,0 +1,120 @@
+"""Predictor / load_model / CLI on a tiny checkpoint (random weights: these tests check plumbing,
+coordinate frames and outputs, not accuracy; accuracy is benchmarks/)."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from posekit.cli import main
+from posekit.config import load_config, to_dict
+from posekit.infer import load_model
+from posekit.train import build_model
+
+TINY = ["model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8}",
+        "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = load_config(None, TINY)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    torch.save({"model": build_model(cfg).state_dict(), "config": to_dict(cfg)}, path)
+    return path
+
+
+def test_predict_with_boxes_returns_keypoints_inside_each_box(checkpoint):
+    predictor = load_model(checkpoint, flip_test=True)
+    image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    boxes = [[10, 20, 60, 120], [200, 50, 80, 150]]
+    preds = predictor.predict(image, boxes=boxes)
+    assert len(preds) == 2
+    for p, (x, y, w, h) in zip(preds, boxes):
+        assert p.keypoints.shape == (14, 3) and p.skeleton.name == "lsp14"
+        # the crop is the box grown to a square x 1.25: every decoded point lies inside that region, up
+        # to one heatmap cell (16 cells across) that sub-pixel refinement may step past the border
+        side = max(w, h) * 1.25
+        cx, cy = x + w / 2, y + h / 2
+        assert np.all(np.abs(p.keypoints[:, 0] - cx) <= side / 2 + side / 16)
+        assert np.all(np.abs(p.keypoints[:, 1] - cy) <= side / 2 + side / 16)
+        assert np.abs(p.keypoints[:, :2] - [cx, cy]).max() > side / 8  # not all collapsed to the centre
+
+
+def test_predict_whole_image_and_path_input(checkpoint, data_root):
+    predictor = load_model(checkpoint)
+    path = data_root / "unlabeled" / "messi5.jpg"
+    from_path = predictor.predict(path)
+    from_array = predictor.predict(cv2.imread(str(path)))
+    assert len(from_path) == 1
+    np.testing.assert_allclose(from_path[0].keypoints, from_array[0].keypoints)
+    h, w = cv2.imread(str(path)).shape[:2]
+    k = from_path[0].keypoints
+    assert np.all((k[:, 0] > -w) & (k[:, 0] < 2 * w) & (k[:, 1] > -h) & (k[:, 1] < 2 * h))
+
+
+def test_bad_inputs_raise_clear_errors(checkpoint, tmp_path):
+    predictor = load_model(checkpoint)
+    with pytest.raises(FileNotFoundError, match="nope.jpg"):
+        predictor.predict(tmp_path / "nope.jpg")
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ValueError, match="corrupt.jpg"):
+        predictor.predict(corrupt)
+    with pytest.raises(ValueError, match="uint8 BGR"):
+        predictor.predict(np.zeros((10, 10), dtype=np.float32))
+    with pytest.raises(FileNotFoundError, match="no model"):
+        load_model("no-such-model")
+
+
+def test_cli_predict_image_and_video(checkpoint, data_root, tmp_path, capsys):
+    video = tmp_path / "clip.avi"
+    cap = cv2.VideoCapture(str(data_root / "unlabeled" / "vtest.avi"))
+    writer = None
+    for _ in range(3):
+        ok, frame = cap.read()
+        assert ok
+        if writer is None:
+            writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, frame.shape[1::-1])
+        writer.write(frame)
+    writer.release()
+    out_json = tmp_path / "p.json"
+    code = main(["predict", str(data_root / "unlabeled" / "messi5.jpg"), str(video), "--model", str(checkpoint),
+                 "--json", str(out_json), "--draw", str(tmp_path / "draw")])
+    assert code == 0
+    results = json.loads(out_json.read_text())
+    assert len(results) == 1 + 3
+    assert {"image", "keypoints", "score", "skeleton"} <= set(results[0])
+    assert len(results[0]["keypoints"]) == 14 * 3
+    assert [r["frame"] for r in results[1:]] == [0, 1, 2]
+    assert (tmp_path / "draw" / "messi5_pose.png").exists()
+    assert (tmp_path / "draw" / "clip_pose.mp4").stat().st_size > 0
+
+
+def test_cli_eval_writes_the_report(checkpoint, data_root, tmp_path):
+    out = tmp_path / "eval.json"
+    code = main(["eval", "--model", str(checkpoint), "--data", f"lsp:{data_root / 'lsp'}", "--split", "test",
+                 "--limit", "5", "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["num_images"] == 5
+    assert set(report["metrics"]) >= {"pck@0.2", "per_joint", "pcp", "auc"}
+    assert 0 <= report["metrics"]["pck@0.2"] <= 100
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["data", "stats", f"lsp:{tmp_path / 'missing'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("posekit: error:") and "Traceback" not in err
+    assert main(["train", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_cli_data_stats_and_show(data_root, tmp_path, capsys):
+    assert main(["data", "stats", f"lsp:{data_root / 'lsp'}", "--split", "test"]) == 0
+    assert "1000" in capsys.readouterr().out
+    out = tmp_path / "s.png"
+    assert main(["data", "show", f"coco:{data_root / 'coco_mini'}", "--split", "val2017", "--index", "0",
+                 "--out", str(out)]) == 0
+    assert cv2.imread(str(out)) is not None
