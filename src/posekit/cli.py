@@ -27,6 +27,8 @@ def _cmd_data_stats(args: argparse.Namespace) -> None:
 
 
 def _cmd_data_show(args: argparse.Namespace) -> None:
+    import cv2
+
     from posekit.data import load, parse_spec
     from posekit.infer import read_image
     from posekit.viz import draw_pose, save_image
@@ -37,8 +39,14 @@ def _cmd_data_show(args: argparse.Namespace) -> None:
         raise IndexError(f"--index {args.index} out of range: {fmt}:{path} has {len(samples)} samples")
     sample = samples[args.index]
     image = read_image(sample.image_path)
+    # LSP images are ~150 px: enlarge small images so the drawing is legible.
+    zoom = max(1.0, 480.0 / max(image.shape[:2]))
+    if zoom > 1:
+        image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
     for person in sample.people:
-        image = draw_pose(image, person.keypoints, sample.skeleton)
+        keypoints = person.keypoints.copy()
+        keypoints[:, :2] = (keypoints[:, :2] + 0.5) * zoom - 0.5  # pixel centres scale about -0.5
+        image = draw_pose(image, keypoints, sample.skeleton, legend=True)
     save_image(args.out, image)
     print(f"{sample.image_path} ({len(sample.people)} people, skeleton {sample.skeleton.name}) -> {args.out}")
 

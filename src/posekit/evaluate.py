@@ -11,11 +11,10 @@ import numpy as np
 from tqdm import tqdm
 
 from posekit import metrics
-from posekit.metrics import PCK_THRESHOLDS
 from posekit.infer import Predictor
+from posekit.metrics import PCK_THRESHOLDS
 from posekit.skeletons import map_keypoints
 from posekit.types import Sample, box_from_keypoints
-
 
 
 def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False,

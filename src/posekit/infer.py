@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from posekit.codecs.heatmap import HeatmapCodec
-from posekit.config import from_dict, Config
+from posekit.config import Config, from_dict
 from posekit.data.dataset import normalize_image
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
 from posekit.models import get_model
