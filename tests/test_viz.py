@@ -63,9 +63,12 @@ def test_draw_pose_colours_sides() -> None:
 def test_draw_pose_threshold_and_scaling() -> None:
     kps = frontal_lsp()
     kps[LSP14.index("left_wrist"), 2] = 0  # not labelled: neither the joint nor its limb is drawn
-    out = draw_pose(np.zeros((400, 400, 3), np.uint8), kps, LSP14, show_names=True, legend=True)
+    out = draw_pose(np.zeros((400, 400, 3), np.uint8), kps, LSP14)
     x, y = kps[LSP14.index("left_wrist"), :2].astype(int)
     assert not out[y, x].any()
+    # names and legend are text on top (their glyphs may cover any pixel): they must draw something more
+    named = draw_pose(np.zeros((400, 400, 3), np.uint8), kps, LSP14, show_names=True, legend=True)
+    assert named.any(axis=2).sum() > out.any(axis=2).sum()
     # line width scales with the image: the same pose drawn 4x larger covers a similar fraction
     small = draw_pose(np.zeros((400, 400, 3), np.uint8), frontal_lsp(), LSP14).any(axis=2).mean()
     big = draw_pose(np.zeros((1600, 1600, 3), np.uint8), frontal_lsp() * [4, 4, 1], LSP14).any(axis=2).mean()
