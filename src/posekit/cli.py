@@ -146,6 +146,13 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print(f"default model on {DEMO_IMAGE.name} (NASA, public domain) -> {args.out}")
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    from posekit.infer import export_checkpoint
+
+    out = export_checkpoint(args.checkpoint, args.out, half=not args.fp32)
+    print(f"{args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
 def _cmd_models(args: argparse.Namespace) -> None:
     from posekit.infer import WEIGHTS_DIR
     from posekit.models import list_models
@@ -200,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_pose.png")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("export", help="slim a training checkpoint to weights + config for predict/eval")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", required=True)
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16 storage)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("models", help="list registered models and shipped weights")
     p.set_defaults(func=_cmd_models)

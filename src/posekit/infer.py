@@ -213,6 +213,22 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     return Predictor(model, codec, skeleton, device=device, **predictor_kwargs)
 
 
+def export_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True) -> Path:
+    """Keep only what prediction needs from a training checkpoint: the weights (float16 storage by
+    default: half the size, no measurable accuracy change; loaded back as float32), the resolved
+    config, the step and the git revision it was trained at."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ValueError(f"{checkpoint}: not a posekit checkpoint (needs 'model' and 'config')")
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
+    slim = {"model": weights, "config": state["config"], "step": state.get("step"),
+            "git_revision": state.get("git_revision"), "best_val": state.get("best_val")}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, out)
+    return out
+
+
 def iter_inputs(paths: list[str | Path]) -> Iterator[Path]:
     """Expand files and folders (sorted, images and videos) into a list of input files."""
     for p in map(Path, paths):

@@ -1,0 +1,194 @@
+"""Benchmark the shipped default model: LSP-test accuracy (whole images, no ground-truth boxes),
+inference latency, size, and the training run's cost. Writes default_model.{json,md} and
+default_model_pck.png next to this file.
+
+    python benchmarks/default_model.py --data ../shared/datasets --train-log runs/default/metrics.jsonl
+
+LSP test = images 1001-2000; nothing was chosen on it (hyper-parameters were fixed on the validation
+split carved from LSP train + LSPet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from posekit.complexity import count_macs, count_params
+from posekit.data import load
+from posekit.data.dataset import PoseDataset, benchmark_dataset
+from posekit.data.transforms import TopDownAugment
+from posekit.evaluate import predict_dataset, score
+from posekit.infer import load_model
+from posekit.viz import plot_pck_curves
+
+HERE = Path(__file__).parent
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads, {platform.system()} {platform.machine()}, torch {torch.__version__}"
+
+
+def median_ms(fn, warmup: int = 10, repeats: int = 50) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def training_summary(log: Path) -> dict:
+    """Wall clock and throughput of the training run from its metrics.jsonl."""
+    records = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    steps = [r for r in records if "images_per_s" in r]
+    vals = [r for r in records if "val_pck" in r]
+    return {
+        "steps": steps[-1]["step"],
+        "wall_clock_min": round((records[-1]["time"] - records[0]["time"]) / 60, 1),
+        "images_per_s_median": round(statistics.median(r["images_per_s"] for r in steps), 1),
+        "best_val_pck@0.2": max(r["val_pck"] for r in vals) if vals else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="../shared/datasets")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--train-log", default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = Path(args.data)
+
+    predictor = load_model(args.model, device="cpu")
+    samples = load("lsp", data / "lsp", split="test")
+    pred, gt, heads = predict_dataset(predictor, samples)
+    metrics = score(pred, gt, predictor.skeleton, heads)
+
+    # latency, batch 1: the network alone on one crop, and the full whole-image predict()
+    model = predictor.model
+    w, h = predictor.input_size
+    crop = torch.randn(1, 3, h, w)
+    with torch.no_grad():
+        net_ms = median_ms(lambda: model(crop))
+    image = samples[0].image_path
+    from posekit.infer import read_image
+
+    decoded = read_image(image)
+    predict_ms = median_ms(lambda: predictor.predict(decoded), warmup=3, repeats=30)
+
+    # throughput of the two halves of training: data pipeline alone, model step alone
+    train_samples = load("lsp", data / "lsp", split="train")[:200]
+    ds = PoseDataset(train_samples, (w, h), encode=predictor.codec.encode, augment=TopDownAugment((w, h)))
+    ds.build_cache(progress=False)
+    data_rate = benchmark_dataset(ds, n=400)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), 1e-4)
+    batch = torch.randn(32, 3, h, w)
+    targets = {"heatmaps": torch.zeros(32, predictor.skeleton.num_joints, *predictor.codec.heatmap_size[::-1]),
+               "weights": torch.ones(32, predictor.skeleton.num_joints)}
+
+    def step():
+        loss = sum(model(batch, targets).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    model_rate = 32 / (median_ms(step, warmup=2, repeats=8) / 1000)
+    model.eval()
+
+    macs = count_macs(model, (w, h))
+    result = {
+        "model": args.model,
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "command": "python benchmarks/default_model.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
+                                                                     vars(args).items() if v is not None),
+        "data": "LSP test, images 1001-2000, 1000 people, all 14 joints (occluded ones included)",
+        "protocol": "whole images, no ground-truth boxes (Predictor.predict); PCK@0.2 torso-normalised, "
+                    "PROTOCOLS.md; flip test on; 2 re-crop refinement passes",
+        "metrics": metrics,
+        "params": count_params(model),
+        "gmacs": round(macs / 1e9, 3),
+        "gflops": round(2 * macs / 1e9, 3),
+        "input_size": [w, h],
+        "infer_ms_network_batch1": round(net_ms, 2),
+        "infer_ms_predict_whole_image": round(predict_ms, 2),
+        "data_pipeline_items_per_s_1proc": round(data_rate, 1),
+        "model_train_images_per_s": round(model_rate, 1),
+    }
+    if args.train_log:
+        result["training"] = training_summary(Path(args.train_log))
+    (HERE / "default_model.json").write_text(json.dumps(result, indent=2))
+    curve = metrics["pck_curve"]
+    plot_pck_curves(np.array(curve["thresholds"]), {"posekit default (whole image)": np.array(curve["values"]) / 100},
+                    HERE / "default_model_pck.png", title="LSP test: PCK vs normalised distance",
+                    xlabel="threshold (fraction of torso size)")
+    write_markdown(result)
+    print(json.dumps({k: result[k] for k in ("params", "gflops", "infer_ms_network_batch1",
+                                             "infer_ms_predict_whole_image")}, indent=1))
+    print("PCK@0.2", metrics["pck@0.2"], "PCP", metrics["pcp"], "AUC", metrics["auc"])
+
+
+def write_markdown(r: dict) -> None:
+    m = r["metrics"]
+    parts = m["per_part"]
+    lines = [
+        "# Default model benchmark",
+        "",
+        f"Date {r['date']}; machine: {r['machine']}.",
+        "",
+        f"Reproduce: `{r['command']}`",
+        "",
+        f"Data: {r['data']}. Protocol: {r['protocol']}.",
+        "",
+        "| model | PCK@0.2 | " + " | ".join(parts) + " | PCP (strict) | PCP (loose) | AUC@0.2 |",
+        "|---|---|" + "---|" * len(parts) + "---|---|---|",
+        f"| posekit default | **{m['pck@0.2']}** | " + " | ".join(str(v) for v in parts.values())
+        + f" | {m['pcp']} | {m['pcp_loose']} | {m['auc']} |",
+        "",
+        "Per joint PCK@0.2: " + ", ".join(f"{k} {v}" for k, v in m["per_joint"].items()) + ".",
+        "",
+        "Per limb PCP (strict): " + ", ".join(f"{k} {v}" for k, v in m["pcp_per_limb"].items()) + ".",
+        "",
+        "| params | GMACs (GFLOPs = 2x) | input | network ms (batch 1) | predict() ms per whole image |"
+        " data items/s (1 process) | model train images/s |",
+        "|---|---|---|---|---|---|---|",
+        f"| {r['params'] / 1e6:.2f} M | {r['gmacs']} ({r['gflops']}) | {r['input_size'][0]}x{r['input_size'][1]} |"
+        f" {r['infer_ms_network_batch1']} | {r['infer_ms_predict_whole_image']} |"
+        f" {r['data_pipeline_items_per_s_1proc']} | {r['model_train_images_per_s']} |",
+        "",
+        "`predict()` on a whole image = HOG person candidates + 3 passes (first look, 2 re-crops on the "
+        "keypoints' own box) x 2 (flip test) network runs, plus decoding.",
+    ]
+    if "training" in r:
+        t = r["training"]
+        lines += ["", f"Training: {t['steps']} steps of batch 32 on LSP train + LSPet (5 % held out for "
+                  f"validation), {t['wall_clock_min']} min wall clock on this machine (shared with other work), "
+                  f"median {t['images_per_s_median']} images/s; best validation PCK@0.2 {t['best_val_pck@0.2']}."]
+    lines += ["", "For scale (not the same protocol: ground-truth person-centred crops, GPU-trained, larger "
+              "inputs): CPM (Wei et al. 2016) reported PCK@0.2 84.3 on LSP test trained on LSP + LSPet.",
+              "", "![PCK curve](default_model_pck.png)", ""]
+    (HERE / "default_model.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
