@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from posekit.codecs.heatmap import HeatmapCodec
+from posekit.codecs.regression import RegressionCodec
 from posekit.config import Config, from_dict
 from posekit.data.dataset import normalize_image
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
@@ -43,6 +44,39 @@ def read_image(path: str | Path) -> np.ndarray:
     if image is None:
         raise ValueError(f"cannot decode image (corrupt or not an image): {path}")
     return image
+
+
+@torch.no_grad()
+def predict_crops(model: torch.nn.Module, images: torch.Tensor, codec: HeatmapCodec,
+                  flip_index: np.ndarray | None = None) -> np.ndarray:
+    """Keypoints (N, K, 3) = (x, y, score) in input-crop pixels for normalised crops (N, 3, H, W).
+
+    Works for both kinds of model output: {"heatmaps": (N, K, h, w)} decoded by ``codec``, or
+    {"coords": (N, K, 2) normalised as RegressionCodec, "scores": (N, K) optional}. With ``flip_index``
+    the mirrored crop is predicted too and averaged in (heatmaps mirrored back and left/right channels
+    swapped; coordinates likewise) -- the usual flip test.
+    """
+    out = model(images)
+    if flip_index is not None:
+        flipped = model(torch.flip(images, dims=[3]))
+        perm = torch.as_tensor(flip_index, device=images.device)
+    if "heatmaps" in out:
+        heatmaps = out["heatmaps"].float()
+        if flip_index is not None:
+            heatmaps = 0.5 * (heatmaps + torch.flip(flipped["heatmaps"].float(), dims=[3])[:, perm])
+        return codec.decode(heatmaps.cpu().numpy())
+    if "coords" in out:
+        coords = out["coords"].float()
+        scores = out.get("scores")
+        if flip_index is not None:
+            mirrored = flipped["coords"].float()[:, perm]
+            mirrored = torch.stack([1.0 - mirrored[..., 0], mirrored[..., 1]], dim=-1)
+            coords = 0.5 * (coords + mirrored)
+            if scores is not None:
+                scores = 0.5 * (scores.float() + flipped["scores"].float()[:, perm])
+        regression = RegressionCodec(input_size=tuple(codec.input_size))
+        return regression.decode(coords.cpu().numpy(), None if scores is None else scores.float().cpu().numpy())
+    raise ValueError(f"model output has neither 'heatmaps' nor 'coords' (keys: {sorted(out)})")
 
 
 class Predictor:
@@ -71,16 +105,10 @@ class Predictor:
         self._hog = None
 
     # ------------------------------------------------------------------------------------- core
-    @torch.no_grad()
     def _heatmaps(self, crops: np.ndarray) -> np.ndarray:
-        """(N, H, W, 3) uint8 BGR crops -> (N, K, h, w) float32 heatmaps (flip-averaged if enabled)."""
+        """(N, H, W, 3) uint8 BGR crops -> keypoints (N, K, 3) in crop pixels (flip-averaged if enabled)."""
         x = torch.stack([normalize_image(c) for c in crops]).to(self.device)
-        heatmaps = self.model(x)["heatmaps"].float()
-        if self.flip_test:
-            flipped = self.model(torch.flip(x, dims=[3]))["heatmaps"].float()
-            flipped = torch.flip(flipped, dims=[3])[:, torch.as_tensor(self.skeleton.flip_index)]
-            heatmaps = 0.5 * (heatmaps + flipped)
-        return heatmaps.cpu().numpy()
+        return predict_crops(self.model, x, self.codec, self.skeleton.flip_index if self.flip_test else None)
 
     def _predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Keypoints (N, K, 3) in image pixels for (N, 4) boxes (x, y, w, h)."""
@@ -91,7 +119,7 @@ class Predictor:
             m = affine_matrix(center, size, self.input_size)
             mats.append(m)
             crops.append(warp(image, m, self.input_size))
-        kps = self.codec.decode(self._heatmaps(np.stack(crops)))
+        kps = self._heatmaps(np.stack(crops))
         out = np.empty_like(kps, dtype=np.float64)
         for i, m in enumerate(mats):
             out[i, :, :2] = apply_affine(kps[i, :, :2], invert_affine(m))

@@ -34,6 +34,7 @@ from posekit.config import Config, resolve_data_root, to_dict
 from posekit.data import load
 from posekit.data.dataset import PoseDataset
 from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
+from posekit.infer import predict_crops
 from posekit.models import get_model
 from posekit.skeletons import get_skeleton
 from posekit.types import Sample
@@ -164,8 +165,7 @@ def validate(model: torch.nn.Module, dataset: PoseDataset, codec: HeatmapCodec, 
         images = batch["image"].to(device)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        heatmaps = model(images)["heatmaps"].float().cpu().numpy()
-        kps = codec.decode(heatmaps)  # (N, K, 3) in crop pixels
+        kps = predict_crops(model, images, codec)  # (N, K, 3) in crop pixels
         for k, m, index in zip(kps, batch["matrix"].numpy(), batch["index"].tolist()):
             xy = apply_affine(k[:, :2], invert_affine(m))
             preds.append(np.concatenate([xy, k[:, 2:]], axis=1))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -63,3 +65,34 @@ class Bottleneck(nn.Module):
 
     def forward(self, x):
         return self.relu(self.body(x) + self.shortcut(x))
+
+
+def crop_windows(
+    maps: torch.Tensor,
+    centres: torch.Tensor,
+    sides: torch.Tensor | float,
+    out_size: int,
+    input_size: tuple[int, int],
+) -> torch.Tensor:
+    """Differentiable square crops (bilinear ``affine_grid`` + ``grid_sample``), one per (image, point).
+
+    maps (N, C, h, w): the input image or feature maps of any stride covering the input frame of size
+    ``input_size`` = (W, H) pixels (map cell i centred on input pixel ``(i + 0.5) W / w - 0.5``, the codecs'
+    convention). centres (N, P, 2): window centres (x, y) in input pixels. sides (N, P) or a float: window
+    sides in input pixels. Returns (N, P, C, out_size, out_size); crop cell (i, j) (column, row) samples
+    input point ``centre + ((i + 0.5) / out_size - 0.5, (j + 0.5) / out_size - 0.5) * side``, zeros off the
+    maps. Gradients reach ``maps`` (and ``centres`` / ``sides`` unless detached).
+    """
+    n, p = centres.shape[:2]
+    w, h = input_size
+    sides = torch.as_tensor(sides, dtype=centres.dtype, device=centres.device).expand(n, p)
+    zero = torch.zeros_like(sides)
+    # affine_grid / grid_sample with align_corners=False: normalised coordinate u = 2 (x + 0.5) / W - 1.
+    cx = (2 * centres[..., 0] + 1) / w - 1
+    cy = (2 * centres[..., 1] + 1) / h - 1
+    theta = torch.stack([torch.stack([sides / w, zero, cx], -1), torch.stack([zero, sides / h, cy], -1)], -2)
+    grid = F.affine_grid(theta.reshape(n * p, 2, 3), [n * p, 1, out_size, out_size], align_corners=False)
+    # Stack the P windows of an image along the grid's height: one grid_sample per batch, no copies of maps.
+    grid = grid.reshape(n, p * out_size, out_size, 2).to(maps.dtype)
+    crops = F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return crops.reshape(n, maps.shape[1], p, out_size, out_size).transpose(1, 2)
