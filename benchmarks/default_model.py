@@ -90,7 +90,7 @@ def main() -> None:
     with torch.no_grad():
         net_ms = median_ms(lambda: model(crop))
     image = samples[0].image_path
-    from posekit.infer import read_image
+    from posekit.data.dataset import read_image
 
     decoded = read_image(image)
     predict_ms = median_ms(lambda: predictor.predict(decoded), warmup=3, repeats=30)

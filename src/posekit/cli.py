@@ -30,7 +30,7 @@ def _cmd_data_show(args: argparse.Namespace) -> None:
     import cv2
 
     from posekit.data import load, parse_spec
-    from posekit.infer import read_image
+    from posekit.data.dataset import read_image
     from posekit.viz import draw_pose, save_image
 
     fmt, path = parse_spec(args.spec)
@@ -90,7 +90,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     import cv2
     from tqdm import tqdm
 
-    from posekit.infer import VIDEO_SUFFIXES, iter_inputs, load_model, read_image
+    from posekit.data.dataset import read_image
+    from posekit.infer import VIDEO_SUFFIXES, iter_inputs, load_model
     from posekit.viz import draw_predictions, save_image
 
     predictor = load_model(args.model, device=args.device)
@@ -133,7 +134,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from posekit.infer import load_model, read_image
+    from posekit.data.dataset import read_image
+    from posekit.infer import load_model
     from posekit.viz import draw_predictions, save_image
 
     predictor = load_model("default", device=args.device)

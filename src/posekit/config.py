@@ -31,11 +31,14 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """name: a registered model (``posekit.models.list_models()``); kwargs go to its builder."""
+    """name: a registered model (``posekit.models.list_models()``); kwargs go to its builder;
+    init_weights: fine-tune from a checkpoint's weights (optimizer state is not taken: use --resume
+    to continue a run)."""
 
     name: str = "simplebaseline"
     skeleton: str = "lsp14"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    init_weights: str = ""  # start from these weights (a checkpoint path or a shipped name) instead of random
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import torch
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.codecs.regression import RegressionCodec
 from posekit.config import Config, from_dict
-from posekit.data.dataset import normalize_image
+from posekit.data.dataset import normalize_image, read_image
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
 from posekit.models import get_model
 from posekit.skeletons import Skeleton, get_skeleton
@@ -33,17 +33,6 @@ from posekit.types import Prediction, box_from_keypoints
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to H x W x 3 uint8 BGR; a clear error names the file when it fails."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot decode image (corrupt or not an image): {path}")
-    return image
 
 
 @torch.no_grad()
@@ -225,6 +214,21 @@ def _checkpoint_path(name_or_path: str | Path) -> Path:
     raise FileNotFoundError(f"no model {name_or_path!r}: not a file, and not a shipped model (shipped: {known})")
 
 
+def _load_state(model: torch.nn.Module, state: dict, path: Path) -> None:
+    """Copy checkpoint weights (float16 storage allowed) into ``model``; a mismatch names the file."""
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise ValueError(f"{path}: weights do not fit the model: {str(e).splitlines()[0]}") from None
+
+
+def load_weights(model: torch.nn.Module, name_or_path: str | Path) -> None:
+    """Initialise ``model`` from a checkpoint's (or a shipped model's) weights."""
+    path = _checkpoint_path(name_or_path)
+    _load_state(model, torch.load(path, map_location="cpu", weights_only=False), path)
+
+
 def load_model(name_or_path: str | Path = "default", device: str | None = None, **predictor_kwargs) -> Predictor:
     """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path."""
     path = _checkpoint_path(name_or_path)
@@ -234,7 +238,7 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     cfg: Config = from_dict(Config, state["config"])
     skeleton = get_skeleton(cfg.model.skeleton)
     model = get_model(cfg.model.name, num_joints=skeleton.num_joints, **cfg.model.kwargs)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    _load_state(model, state, path)
     codec = HeatmapCodec(input_size=tuple(cfg.codec.input_size), heatmap_size=tuple(cfg.codec.heatmap_size),
                          sigma=cfg.codec.sigma, refine=cfg.codec.refine)
     predictor_kwargs.setdefault("padding", cfg.data.padding)

@@ -273,7 +273,12 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
     out = Path(t.out_dir)
     codec = build_codec(cfg)
     train_set, val_set = build_datasets(cfg, codec, progress=progress and is_main)
-    model = build_model(cfg).to(device)
+    model = build_model(cfg)
+    if cfg.model.init_weights and not resume:
+        from posekit.infer import load_weights
+
+        load_weights(model, cfg.model.init_weights)
+    model = model.to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)

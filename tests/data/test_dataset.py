@@ -182,7 +182,7 @@ def test_missing_image_error_names_file(tmp_path) -> None:
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
     s = Sample(image_path=broken, skeleton=LSP14, people=[person(frontal_person())])
-    with pytest.raises(OSError, match="broken.jpg"):
+    with pytest.raises(ValueError, match="broken.jpg"):
         PoseDataset([s], (64, 64), cache=False)[0]
 
 

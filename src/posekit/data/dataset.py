@@ -83,13 +83,13 @@ def denormalize_image(tensor: torch.Tensor) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to uint8 (H, W, 3) BGR; raises FileNotFoundError / OSError naming the file."""
+    """Decode an image file to uint8 (H, W, 3) BGR; raises FileNotFoundError / ValueError naming the file."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"image file not found: {p}")
     image = cv2.imread(str(p), cv2.IMREAD_COLOR)
     if image is None:
-        raise OSError(f"could not decode image file {p} (corrupt or unsupported format)")
+        raise ValueError(f"could not decode image file {p} (corrupt or unsupported format)")
     return image
 
 

@@ -1,0 +1,61 @@
+"""The shipped default model: loads with no network and no ../shared, finds a person in an ordinary
+photo, and `posekit eval` reports exactly what `load_model("default").predict` gives when scored
+independently here."""
+
+import json
+
+import numpy as np
+import pytest
+
+import posekit
+from posekit.cli import main
+from posekit.data import load
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return posekit.load_model("default", device="cpu")
+
+
+def test_default_model_is_shipped_small(predictor):
+    from posekit.infer import WEIGHTS_DIR
+
+    assert (WEIGHTS_DIR / "default.pt").stat().st_size < 10e6
+    assert predictor.skeleton.name == "lsp14"
+
+
+def test_finds_the_player_in_messi5(predictor, data_root):
+    (person,) = predictor.predict(data_root / "unlabeled" / "messi5.jpg")
+    k = person.keypoints
+    names = person.skeleton.joints
+    # the player spans about x 65..460, y 60..335 of this 548 x 342 photo (checked by eye)
+    inside = (k[:, 0] > 45) & (k[:, 0] < 480) & (k[:, 1] > 40) & (k[:, 1] < 342)
+    assert inside.sum() >= 13, k
+    # he faces the camera: his right hand is the one stretched to the image's left, his head is up top
+    assert k[names.index("right_wrist"), 0] < k[names.index("left_wrist"), 0]
+    assert k[names.index("head_top"), 1] < 130
+    assert min(k[names.index("right_ankle"), 1], k[names.index("left_ankle"), 1]) > 200
+
+
+def _independent_pck(pred: np.ndarray, gt: np.ndarray) -> float:
+    """PCK@0.2 written out again without posekit.metrics: torso = |left shoulder - right hip| (LSP
+    joints 10 and 3), correct when the error is <= 0.2 x torso, pooled over all labelled joints."""
+    torso = np.hypot(*(gt[:, 9, :2] - gt[:, 2, :2]).T)
+    err = np.hypot(*(pred[:, :, :2] - gt[:, :, :2]).transpose(2, 0, 1))
+    labelled = gt[:, :, 2] > 0
+    return 100.0 * ((err <= 0.2 * torso[:, None]) & labelled).sum() / labelled.sum()
+
+
+def test_eval_command_matches_predict_scored_independently(predictor, data_root, tmp_path):
+    n = 60
+    samples = load("lsp", data_root / "lsp", split="test")[:n]
+    pred = np.stack([predictor.predict(s.image_path)[0].keypoints for s in samples])
+    gt = np.stack([s.people[0].keypoints for s in samples])
+    expected = _independent_pck(pred, gt)
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", "default", "--data", f"lsp:{data_root / 'lsp'}", "--split", "test",
+                 "--limit", str(n), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["metrics"]["pck@0.2"] == pytest.approx(expected, abs=0.01)
+    # a floor that only a working model clears (random weights score ~2): guards the shipped file
+    assert expected > 60
