@@ -16,6 +16,17 @@ def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: 
     )
 
 
+def conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1) -> nn.Sequential:
+    """Conv (no bias) -> BatchNorm, no activation: for paths that are summed before the ReLU
+    (residual shortcuts, HRNet's fusion)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout))
+
+
+def shortcut(cin: int, cout: int, stride: int = 1) -> nn.Module:
+    """Residual shortcut: identity when the shape is kept, else a 1x1 projection (He et al. 2016, option B)."""
+    return nn.Identity() if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride)
+
+
 class BasicBlock(nn.Module):
     """ResNet basic block (He et al. 2016): two 3x3 convs with an identity or 1x1 projection shortcut.
 
@@ -29,11 +40,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = (
-            nn.Identity()
-            if stride == 1 and cin == cout
-            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        )
+        self.shortcut = shortcut(cin, cout, stride)
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -57,11 +64,7 @@ class Bottleneck(nn.Module):
             nn.BatchNorm2d(cout),
         )
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = (
-            nn.Identity()
-            if stride == 1 and cin == cout
-            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        )
+        self.shortcut = shortcut(cin, cout, stride)
 
     def forward(self, x):
         return self.relu(self.body(x) + self.shortcut(x))

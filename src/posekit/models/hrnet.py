@@ -47,12 +47,7 @@ import torch.nn.functional as F
 
 from posekit.losses import HEATMAP_LOSSES
 from posekit.models import register_model
-from posekit.models.blocks import BasicBlock, Bottleneck, conv_bn_relu
-
-
-def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequential:
-    """Conv (no bias) -> BatchNorm, no activation: the fusion paths are summed, then ReLU'd."""
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout))
+from posekit.models.blocks import BasicBlock, Bottleneck, conv_bn, conv_bn_relu
 
 
 class HRModule(nn.Module):
@@ -77,10 +72,10 @@ class HRModule(nn.Module):
                 if j == i:
                     row.append(nn.Identity())
                 elif j > i:  # lower resolution -> up: 1x1 conv to width i (upsampled in forward)
-                    row.append(_conv_bn(wj, widths[i], 1))
+                    row.append(conv_bn(wj, widths[i], 1))
                 else:  # higher resolution -> down: i-j stride-2 3x3 convs, width j until the last one
                     steps = [conv_bn_relu(wj, wj, 3, stride=2) for _ in range(i - j - 1)]
-                    steps.append(_conv_bn(wj, widths[i], 3, stride=2))
+                    steps.append(conv_bn(wj, widths[i], 3, stride=2))
                     row.append(nn.Sequential(*steps))
             fuse.append(nn.ModuleList(row))
         self.fuse = nn.ModuleList(fuse)
