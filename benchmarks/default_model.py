@@ -11,6 +11,7 @@ split carved from LSP train + LSPet).
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 import platform
@@ -22,11 +23,12 @@ import numpy as np
 import torch
 
 from posekit.complexity import count_macs, count_params
+from posekit.config import build_codec, load_config
 from posekit.data import load
-from posekit.data.dataset import PoseDataset, benchmark_dataset
-from posekit.data.transforms import TopDownAugment
+from posekit.data.dataset import benchmark_dataset
 from posekit.evaluate import predict_dataset, score
 from posekit.infer import load_model
+from posekit.train import make_dataset
 from posekit.viz import plot_pck_curves
 
 HERE = Path(__file__).parent
@@ -41,7 +43,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {torch.get_num_threads()} threads, {platform.system()} {platform.machine()}, torch {torch.__version__}"
+    system = f"{platform.system()} {platform.machine()}"
+    return f"{cpu}, {torch.get_num_threads()} threads, {system}, torch {torch.__version__}"
 
 
 def median_ms(fn, warmup: int = 10, repeats: int = 50) -> float:
@@ -56,13 +59,15 @@ def median_ms(fn, warmup: int = 10, repeats: int = 50) -> float:
 
 
 def training_summary(log: Path) -> dict:
-    """Wall clock and throughput of the training run from its metrics.jsonl."""
+    """Wall clock and throughput of the training run from its metrics.jsonl. Wall clock sums the gaps
+    between consecutive records, leaving out pauses over 5 minutes (stopped and resumed runs)."""
     records = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
     steps = [r for r in records if "images_per_s" in r]
     vals = [r for r in records if "val_pck" in r]
+    gaps = np.diff([r["time"] for r in records])
     return {
         "steps": steps[-1]["step"],
-        "wall_clock_min": round((records[-1]["time"] - records[0]["time"]) / 60, 1),
+        "wall_clock_min": round(float(gaps[(gaps > 0) & (gaps < 300)].sum()) / 60, 1),
         "images_per_s_median": round(statistics.median(r["images_per_s"] for r in steps), 1),
         "best_val_pck@0.2": max(r["val_pck"] for r in vals) if vals else None,
     }
@@ -74,6 +79,8 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--train-log", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--config", default="configs/simplebaseline_r18s_lsp+lspet_128x128.yaml",
+                        help="the training config, for the data pipeline's throughput")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
@@ -95,12 +102,12 @@ def main() -> None:
     decoded = read_image(image)
     predict_ms = median_ms(lambda: predictor.predict(decoded), warmup=3, repeats=30)
 
-    # throughput of the two halves of training: data pipeline alone, model step alone
-    train_samples = load("lsp", data / "lsp", split="train")[:200]
-    ds = PoseDataset(train_samples, (w, h), encode=predictor.codec.encode, augment=TopDownAugment((w, h)))
+    # throughput of the two halves of training: the config's data pipeline alone, a model step alone
+    cfg = load_config(args.config, [f"data.root={data}", "data.cache_dir=''"])
+    ds = make_dataset(cfg, load("lsp", data / "lsp", split="train")[:200], build_codec(cfg), train=True)
     ds.build_cache(progress=False)
     data_rate = benchmark_dataset(ds, n=400)
-    model.train()
+    model = copy.deepcopy(predictor.model).train()  # the predictor's weights stay untouched
     opt = torch.optim.AdamW(model.parameters(), 1e-4)
     batch = torch.randn(32, 3, h, w)
     targets = {"heatmaps": torch.zeros(32, predictor.skeleton.num_joints, *predictor.codec.heatmap_size[::-1]),
@@ -113,9 +120,8 @@ def main() -> None:
         opt.step()
 
     model_rate = 32 / (median_ms(step, warmup=2, repeats=8) / 1000)
-    model.eval()
 
-    macs = count_macs(model, (w, h))
+    macs = count_macs(predictor.model, (w, h))
     result = {
         "model": args.model,
         "date": datetime.date.today().isoformat(),
@@ -126,7 +132,7 @@ def main() -> None:
         "protocol": "whole images, no ground-truth boxes (Predictor.predict); PCK@0.2 torso-normalised, "
                     "PROTOCOLS.md; flip test on; 2 re-crop refinement passes",
         "metrics": metrics,
-        "params": count_params(model),
+        "params": count_params(predictor.model),
         "gmacs": round(macs / 1e9, 3),
         "gflops": round(2 * macs / 1e9, 3),
         "input_size": [w, h],

@@ -59,3 +59,13 @@ def test_eval_command_matches_predict_scored_independently(predictor, data_root,
     assert report["metrics"]["pck@0.2"] == pytest.approx(expected, abs=0.01)
     # a floor that only a working model clears (random weights score ~2): guards the shipped file
     assert expected > 60
+
+
+def test_demo_draws_the_bundled_photo(tmp_path, capsys):
+    import cv2
+
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--out", str(out)]) == 0
+    drawn = cv2.imread(str(out))
+    assert drawn is not None and drawn.shape == (512, 512, 3)
+    assert "head_top" in capsys.readouterr().out

@@ -50,9 +50,8 @@ def test_predict_whole_image_and_path_input(checkpoint, data_root):
     from_array = predictor.predict(cv2.imread(str(path)))
     assert len(from_path) == 1
     np.testing.assert_allclose(from_path[0].keypoints, from_array[0].keypoints)
-    h, w = cv2.imread(str(path)).shape[:2]
-    k = from_path[0].keypoints
-    assert np.all((k[:, 0] > -w) & (k[:, 0] < 2 * w) & (k[:, 1] > -h) & (k[:, 1] < 2 * h))
+    assert from_path[0].keypoints.shape == (14, 3) and np.isfinite(from_path[0].keypoints).all()
+    # (where the keypoints land is checked with the trained default model in test_default_model.py)
 
 
 def test_bad_inputs_raise_clear_errors(checkpoint, tmp_path):

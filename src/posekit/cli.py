@@ -75,9 +75,11 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     result = score(pred, gt, predictor.skeleton, heads)
     protocol = "ground-truth boxes" if args.gt_boxes else "whole images, no ground-truth boxes"
     print(f"{args.model} on {fmt}:{path} split={args.split}: {len(pred)} people, {protocol}")
-    print(f"  PCK@0.2 (torso) {result['pck@0.2']:6.2f}   PCP {result['pcp']:6.2f}   AUC {result['auc']:6.2f}"
-          + (f"   PCKh@0.5 {result['pckh@0.5']:6.2f}" if "pckh@0.5" in result else ""))
-    print("  " + "  ".join(f"{k} {v:.1f}" for k, v in result["per_part"].items()))
+    fmt = lambda v: "  n/a" if v is None else f"{v:6.2f}"  # noqa: E731  (None: nothing was counted)
+    print(f"  PCK@0.2 (torso) {fmt(result['pck@0.2'])}   AUC {fmt(result['auc'])}"
+          + (f"   PCP {fmt(result['pcp'])}" if "pcp" in result else "")
+          + (f"   PCKh@0.5 {fmt(result['pckh@0.5'])}" if "pckh@0.5" in result else ""))
+    print("  " + "  ".join(f"{k} {fmt(v).strip()}" for k, v in result["per_part"].items()))
     if args.json:
         report = {"model": str(args.model), "data": args.data, "split": args.split, "protocol": protocol,
                   "metrics": result, "num_images": len(samples), "num_people": int(len(pred))}
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
-    except (DataError, ConfigError, FileNotFoundError, IndexError, KeyError, ValueError) as e:
+    except (DataError, ConfigError, OSError, IndexError, KeyError, ValueError) as e:
         print(f"posekit: error: {e}", file=sys.stderr)
         return 2
     return 0

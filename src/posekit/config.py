@@ -141,6 +141,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return value
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" (no dot) as a string; it is the number the user meant
+            return float(value)
+        except ValueError:
+            pass
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp is bool and isinstance(value, bool):
@@ -158,6 +163,9 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    for k, v in kwargs.items():
+        if k.endswith("_every") and k != "eval_every" and v < 1:
+            raise ConfigError(f"{where}.{k}: must be >= 1, got {v}")
     return cls(**kwargs)
 
 
@@ -183,12 +191,6 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             raise ConfigError(f"override {item!r} is not of the form key.path=value")
         key, raw = item.split("=", 1)
         value = yaml.safe_load(raw)
-        if isinstance(value, str):
-            # YAML 1.1 reads "1e-3" as a string; accept it as the number the user meant.
-            try:
-                value = float(value) if any(c in value for c in ".eE") else value
-            except ValueError:
-                pass
         node = data
         parts = key.split(".")
         for p in parts[:-1]:
@@ -213,6 +215,27 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path}: the top level must be a mapping")
     data = apply_overrides(data, list(overrides or []))
     return from_dict(Config, data)
+
+
+def build_codec(cfg: Config):
+    """The HeatmapCodec a config trains and predicts with."""
+    from posekit.codecs.heatmap import HeatmapCodec
+
+    c = cfg.codec
+    return HeatmapCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size), sigma=c.sigma,
+                        refine=c.refine)
+
+
+def build_model(cfg: Config):
+    """The registered model a config names, for its skeleton's joint count; bad kwargs are a ConfigError."""
+    from posekit.models import get_model
+    from posekit.skeletons import get_skeleton
+
+    skeleton = get_skeleton(cfg.model.skeleton)
+    try:
+        return get_model(cfg.model.name, num_joints=skeleton.num_joints, **cfg.model.kwargs)
+    except TypeError as e:
+        raise ConfigError(f"model.kwargs do not fit model {cfg.model.name!r}: {e}") from None
 
 
 def resolve_data_root(root: str) -> Path:

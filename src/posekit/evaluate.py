@@ -11,10 +11,11 @@ import numpy as np
 from tqdm import tqdm
 
 from posekit import metrics
+from posekit.data.dataset import person_box
 from posekit.infer import Predictor
 from posekit.metrics import PCK_THRESHOLDS
 from posekit.skeletons import map_keypoints
-from posekit.types import Sample, box_from_keypoints
+from posekit.types import Sample
 
 
 def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False,
@@ -28,7 +29,8 @@ def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool 
         if not people:
             continue
         if gt_boxes:
-            boxes = [box_from_keypoints(p.keypoints) for p in people]
+            people = [p for p in people if person_box(p) is not None]
+            boxes = [person_box(p) for p in people]  # the box training cropped by
             found = predictor.predict(sample.image_path, boxes=boxes)
         else:
             if len(people) != 1:
@@ -50,18 +52,18 @@ def score(pred: np.ndarray, gt: np.ndarray, skeleton, head_sizes: list | None = 
     torso = metrics.torso_size(gt, skeleton)
     pck = metrics.pck(pred, gt, torso, alpha=0.2)
     curve = metrics.pck_curve(pred, gt, torso, thresholds=PCK_THRESHOLDS)
-    strict = metrics.pcp(pred, gt, skeleton, strict=True)
-    loose = metrics.pcp(pred, gt, skeleton, strict=False)
     out = {
         "pck@0.2": _pct(pck["mean"]),
         "per_joint": _pct_dict(zip(skeleton.joints, pck["per_joint"])),
         "per_part": _pct_dict(metrics.group_by_part(pck["per_joint"], skeleton).items()),
-        "pcp": _pct(strict["mean"]),
-        "pcp_per_limb": _pct_dict(strict["per_limb"].items()),
-        "pcp_loose": _pct(loose["mean"]),
         "auc": _pct(metrics.auc(PCK_THRESHOLDS, curve)),
         "pck_curve": {"thresholds": PCK_THRESHOLDS.tolist(), "values": [_pct(v) for v in curve]},
     }
+    if skeleton.pcp_limbs:  # JHMDB / H3D define no PCP sticks
+        strict = metrics.pcp(pred, gt, skeleton, strict=True)
+        out["pcp"] = _pct(strict["mean"])
+        out["pcp_per_limb"] = _pct_dict(strict["per_limb"].items())
+        out["pcp_loose"] = _pct(metrics.pcp(pred, gt, skeleton, strict=False)["mean"])
     if skeleton.name == "mpii16" and head_sizes and all(h is not None for h in head_sizes):
         # PCKh as PROTOCOLS.md: pelvis and thorax excluded, <= 0.5 x head size.
         out["pckh@0.5"] = _pct(metrics.pckh(pred, gt, np.asarray(head_sizes, dtype=np.float64))["mean"])

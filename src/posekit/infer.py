@@ -14,6 +14,7 @@ iterative re-cropping as in DeepPose's cascade, applied at inference with the sa
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +24,9 @@ import torch
 
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.codecs.regression import RegressionCodec
-from posekit.config import Config, from_dict
+from posekit.config import Config, build_codec, build_model, from_dict
 from posekit.data.dataset import normalize_image, read_image
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
-from posekit.models import get_model
 from posekit.skeletons import Skeleton, get_skeleton
 from posekit.types import Prediction, box_from_keypoints
 
@@ -107,7 +107,7 @@ class Predictor:
             center, size = box_to_center_scale(box, aspect, self.padding)
             m = affine_matrix(center, size, self.input_size)
             mats.append(m)
-            crops.append(warp(image, m, self.input_size))
+            crops.append(warp(image, m, self.input_size, antialias=True))  # as the training crops
         kps = self._heatmaps(np.stack(crops))
         out = np.empty_like(kps, dtype=np.float64)
         for i, m in enumerate(mats):
@@ -214,6 +214,17 @@ def _checkpoint_path(name_or_path: str | Path) -> Path:
     raise FileNotFoundError(f"no model {name_or_path!r}: not a file, and not a shipped model (shipped: {known})")
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """A posekit checkpoint as a dict (on the CPU); anything else is a ValueError naming the file."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path}: cannot read as a checkpoint: {e}") from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ValueError(f"{path}: not a posekit checkpoint (needs 'model' and 'config')")
+    return state
+
+
 def _load_state(model: torch.nn.Module, state: dict, path: Path) -> None:
     """Copy checkpoint weights (float16 storage allowed) into ``model``; a mismatch names the file."""
     weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
@@ -226,21 +237,18 @@ def _load_state(model: torch.nn.Module, state: dict, path: Path) -> None:
 def load_weights(model: torch.nn.Module, name_or_path: str | Path) -> None:
     """Initialise ``model`` from a checkpoint's (or a shipped model's) weights."""
     path = _checkpoint_path(name_or_path)
-    _load_state(model, torch.load(path, map_location="cpu", weights_only=False), path)
+    _load_state(model, read_checkpoint(path), path)
 
 
 def load_model(name_or_path: str | Path = "default", device: str | None = None, **predictor_kwargs) -> Predictor:
     """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path."""
     path = _checkpoint_path(name_or_path)
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise ValueError(f"{path}: not a posekit checkpoint (needs 'model' and 'config')")
+    state = read_checkpoint(path)
     cfg: Config = from_dict(Config, state["config"])
-    skeleton = get_skeleton(cfg.model.skeleton)
-    model = get_model(cfg.model.name, num_joints=skeleton.num_joints, **cfg.model.kwargs)
+    model = build_model(cfg)
     _load_state(model, state, path)
-    codec = HeatmapCodec(input_size=tuple(cfg.codec.input_size), heatmap_size=tuple(cfg.codec.heatmap_size),
-                         sigma=cfg.codec.sigma, refine=cfg.codec.refine)
+    codec = build_codec(cfg)
+    skeleton = get_skeleton(cfg.model.skeleton)
     predictor_kwargs.setdefault("padding", cfg.data.padding)
     return Predictor(model, codec, skeleton, device=device, **predictor_kwargs)
 
@@ -249,9 +257,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True
     """Keep only what prediction needs from a training checkpoint: the weights (float16 storage by
     default: half the size, no measurable accuracy change; loaded back as float32), the resolved
     config, the step and the git revision it was trained at."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise ValueError(f"{checkpoint}: not a posekit checkpoint (needs 'model' and 'config')")
+    state = read_checkpoint(checkpoint)
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
     slim = {"model": weights, "config": state["config"], "step": state.get("step"),
             "git_revision": state.get("git_revision"), "best_val": state.get("best_val")}

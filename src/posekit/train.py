@@ -30,13 +30,11 @@ from tqdm import tqdm
 
 from posekit import metrics
 from posekit.codecs.heatmap import HeatmapCodec
-from posekit.config import Config, resolve_data_root, to_dict
+from posekit.config import Config, build_codec, build_model, resolve_data_root, to_dict
 from posekit.data import load
 from posekit.data.dataset import PoseDataset
 from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
 from posekit.infer import predict_crops
-from posekit.models import get_model
-from posekit.skeletons import get_skeleton
 from posekit.types import Sample
 
 
@@ -66,7 +64,7 @@ def split_train_val(samples: list[Sample], fraction: float, seed: int) -> tuple[
 
 
 class StepSampler(Sampler):
-    """Yields ``(item_index, item_seed)`` for global steps ``start_step .. max_steps-1`` of one rank.
+    """Yields ``(item_index, (seed, epoch, position))`` for global steps ``start_step .. max_steps-1`` of one rank.
 
     Epoch e visits a permutation of the items drawn from (seed, e); global batch b of the epoch takes
     positions [b*B*W, (b+1)*B*W) and rank r the r-th slice of B. Incomplete trailing batches are dropped.
@@ -83,7 +81,7 @@ class StepSampler(Sampler):
     def __len__(self) -> int:
         return max(0, self.stop - self.start) * self.b
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[tuple[int, tuple[int, int, int]]]:
         perm, perm_epoch = None, -1
         for step in range(self.start, self.stop):
             epoch, b = divmod(step, self.steps_per_epoch)
@@ -91,11 +89,12 @@ class StepSampler(Sampler):
                 perm, perm_epoch = np.random.default_rng([self.seed, epoch]).permutation(self.n), epoch
             first = (b * self.world + self.rank) * self.b
             for pos in range(first, first + self.b):
-                yield int(perm[pos]), int(self.seed * 1_000_003 + epoch * 100_003 + pos)
+                yield int(perm[pos]), (self.seed, epoch, pos)
 
 
 class _SeededItems(torch.utils.data.Dataset):
-    """Adapter: item key ``(index, seed)`` -> the dataset's item augmented with that seed's generator."""
+    """Adapter: item key ``(index, seed)`` -> the dataset's item augmented with ``default_rng(seed)``
+    (``seed`` a sequence of ints: NumPy hashes it, so distinct keys never share a stream)."""
 
     def __init__(self, dataset: PoseDataset) -> None:
         self.dataset = dataset
@@ -103,40 +102,37 @@ class _SeededItems(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]) -> dict:
+    def __getitem__(self, key: tuple[int, tuple[int, ...]]) -> dict:
         index, seed = key
         return self.dataset.get(index, np.random.default_rng(seed))
 
 
 # --------------------------------------------------------------------------------------------- builders
-def build_codec(cfg: Config) -> HeatmapCodec:
-    c = cfg.codec
-    return HeatmapCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size), sigma=c.sigma,
-                        refine=c.refine)
-
-
-def build_model(cfg: Config) -> torch.nn.Module:
-    skeleton = get_skeleton(cfg.model.skeleton)
-    return get_model(cfg.model.name, num_joints=skeleton.num_joints, **cfg.model.kwargs)
+def make_dataset(cfg: Config, samples: list[Sample], codec: HeatmapCodec, train: bool) -> PoseDataset:
+    """The PoseDataset a config trains (``train=True``: augmented) or validates on; cache not built yet."""
+    d = cfg.data
+    size = tuple(cfg.codec.input_size)
+    cache_dir = Path(d.cache_dir).expanduser() if d.cache_dir else None
+    common = dict(output_size=size, encode=codec.encode, padding=d.padding, cache_dir=cache_dir)
+    if not train:
+        return PoseDataset(samples, augment=None, **common)
+    jitter = 0.2 if d.photometric else 0.0
+    augment = TopDownAugment(output_size=size, scale_range=tuple(d.scale_range), rotation_deg=d.rotation_deg,
+                             flip_prob=d.flip_prob, translate_frac=d.translate_frac, brightness=jitter,
+                             contrast=jitter, saturation=jitter)
+    # The cached neighbourhood covers the farthest an augmented crop can reach (no black corners), at a
+    # resolution where even the most zoomed-in crop is never upsampled from the cache.
+    margin = max(1.0, augment.max_extent())
+    cache_res = int(math.ceil(max(size) * margin / min(1.0, d.scale_range[0])))
+    return PoseDataset(samples, augment=augment, cache_margin=margin, cache_res=cache_res, **common)
 
 
 def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> tuple[PoseDataset, PoseDataset]:
     """Training (augmented) and validation (plain) datasets from the config's sources, crop caches
     built (decoded once, saved under ``data.cache_dir``)."""
     train_samples, val_samples = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.train.seed)
-    d = cfg.data
-    jitter = 0.2 if d.photometric else 0.0
-    augment = TopDownAugment(
-        output_size=tuple(cfg.codec.input_size), scale_range=tuple(d.scale_range), rotation_deg=d.rotation_deg,
-        flip_prob=d.flip_prob, translate_frac=d.translate_frac, brightness=jitter, contrast=jitter,
-        saturation=jitter,
-    )
-    cache_dir = Path(d.cache_dir).expanduser() if d.cache_dir else None
-    common = dict(output_size=tuple(cfg.codec.input_size), encode=codec.encode, padding=d.padding,
-                  cache_dir=cache_dir)
-    # The cached neighbourhood covers the farthest an augmented crop can reach: no black corners.
-    train_set = PoseDataset(train_samples, augment=augment, cache_margin=max(1.0, augment.max_extent()), **common)
-    val_set = PoseDataset(val_samples, augment=None, **common)
+    train_set = make_dataset(cfg, train_samples, codec, train=True)
+    val_set = make_dataset(cfg, val_samples, codec, train=False)
     # Under DDP rank 0 writes the cache files first; the other ranks then load them.
     distributed = dist.is_available() and dist.is_initialized()
     for ds in (train_set, val_set):
@@ -226,6 +222,8 @@ def _setup_distributed(cfg: Config) -> tuple[torch.device, int, int, int]:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if cfg.train.device:
         device = torch.device(cfg.train.device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", local_rank)
     else:
         device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
     if device.type == "cuda":
@@ -265,6 +263,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
     if t.threads:
         torch.set_num_threads(t.threads)
     if t.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
         torch.use_deterministic_algorithms(True)
     random.seed(t.seed)
     np.random.seed(t.seed)
@@ -291,11 +290,17 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
     if resume:
         if not last_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
+        # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            raise ValueError(f"--resume: {last_path} does not fit this config's model: "
+                             f"{str(e).splitlines()[0]}") from None
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when the run so far had AMP off (e.g. on the CPU)
+            scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
         start_step, best = state["step"], state.get("best_val", -1.0)
     net = model
@@ -322,7 +327,15 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
     log = None
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
-        log = open(out / "metrics.jsonl", "a")  # closed after the loop
+        log_path = out / "metrics.jsonl"
+        if resume and log_path.exists():
+            # drop what the interrupted run logged after its last checkpoint: those steps run again
+            kept = [x for x in log_path.read_text().splitlines() if x.strip() and json.loads(x)["step"] <= start_step]
+            log_path.write_text("".join(x + "\n" for x in kept))
+        elif not resume:
+            log_path.unlink(missing_ok=True)  # a fresh run never mixes with an earlier one's records
+            best_path.unlink(missing_ok=True)
+        log = open(log_path, "a")  # closed after the loop
     bar = tqdm(total=t.max_steps, initial=start_step, disable=not (progress and is_main), unit="step",
                dynamic_ncols=True)
     net.train()

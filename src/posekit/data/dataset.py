@@ -39,7 +39,7 @@ from posekit.data.transforms import (
     warp,
 )
 from posekit.skeletons import Skeleton
-from posekit.types import Sample, box_from_keypoints
+from posekit.types import Person, Sample, box_from_keypoints
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -48,6 +48,7 @@ __all__ = [
     "benchmark_dataset",
     "denormalize_image",
     "normalize_image",
+    "person_box",
     "read_image",
     "worker_init_fn",
 ]
@@ -101,6 +102,24 @@ def worker_init_fn(worker_id: int) -> None:
     ``cv2.setNumThreads(1)`` in the main process before creating the DataLoader. Augmentation seeding
     needs nothing here: PoseDataset reseeds itself from torch's per-worker seed."""
     torch.set_num_threads(1)
+
+
+def person_box(person: Person, source: str = "keypoints") -> np.ndarray | None:
+    """The box (x, y, w, h) a person is cropped by: ``source`` "keypoints" (tight box around the labelled
+    joints; LSP's boxes are made that way) or "annotation" (``Person.box``), falling back to the other
+    when degenerate (non-finite or under 2 px); None when both are."""
+
+    def ok(b: np.ndarray) -> bool:
+        return bool(np.isfinite(b).all() and max(b[2], b[3]) >= 2.0)
+
+    kp_box = box_from_keypoints(person.keypoints)
+    ann = np.asarray(person.box, dtype=np.float64).reshape(4) if person.box is not None else np.zeros(4)
+    first, second = (kp_box, ann) if source == "keypoints" else (ann, kp_box)
+    if ok(first):
+        return first
+    if ok(second):
+        return second
+    return None
 
 
 class PoseDataset(Dataset):
@@ -175,7 +194,7 @@ class PoseDataset(Dataset):
             for pi, person in enumerate(sample.people):
                 if person.is_crowd or person.num_labelled < self.min_joints:
                     continue
-                box = self._person_box(person)
+                box = person_box(person, self.box_source)
                 if box is None:
                     self.num_skipped += 1
                     continue
@@ -201,19 +220,6 @@ class PoseDataset(Dataset):
             self._try_load_cache()
 
     # ------------------------------------------------------------------ items
-    def _person_box(self, person) -> np.ndarray | None:
-        def ok(b: np.ndarray) -> bool:
-            return bool(np.isfinite(b).all() and max(b[2], b[3]) >= 2.0)
-
-        kp_box = box_from_keypoints(person.keypoints)
-        ann = np.asarray(person.box, dtype=np.float64).reshape(4) if person.box is not None else np.zeros(4)
-        first, second = (kp_box, ann) if self.box_source == "keypoints" else (ann, kp_box)
-        if ok(first):
-            return first
-        if ok(second):
-            return second
-        return None
-
     def __len__(self) -> int:
         return len(self.items)
 
