@@ -33,7 +33,7 @@ def main() -> None:
     cfg = load_config(args.config, [f"data.root={args.data_root}"] if args.data_root else [])
     _, val = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.train.seed)
     rows = []
-    for refine_steps in (0, 1, 2, 3):
+    for refine_steps in (0, 1, 2):
         for use_detector in (False, True):
             predictor = load_model(args.model, device="cpu", refine_steps=refine_steps, use_detector=use_detector)
             pred, gt, heads = predict_dataset(predictor, val, progress=False)
