@@ -178,3 +178,23 @@ __all__ = [
     "HEATMAP_LOSSES", "disk_bce", "heatmap_bce", "heatmap_ce_softmax", "heatmap_l1", "heatmap_l2",
     "offset_loss", "regression_l1", "regression_l2",
 ]
+
+
+REGRESSION_LOSSES = {"l2": regression_l2, "l1": regression_l1}
+
+
+def _lookup(table: dict, name: str, kind: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError(f"unknown {kind} loss {name!r}; known: {sorted(table)}") from None
+
+
+def heatmap_loss(name: str):
+    """The heatmap loss function called ``name`` in HEATMAP_LOSSES; a clear ValueError otherwise."""
+    return _lookup(HEATMAP_LOSSES, name, "heatmap")
+
+
+def regression_loss(name: str):
+    """The regression loss function called ``name`` in REGRESSION_LOSSES; a clear ValueError otherwise."""
+    return _lookup(REGRESSION_LOSSES, name, "regression")

@@ -40,11 +40,9 @@ import math
 import torch
 import torch.nn as nn
 
-from posekit.losses import regression_l1, regression_l2
+from posekit.losses import regression_loss
 from posekit.models import register_model
 from posekit.models.blocks import BasicBlock, conv_bn_relu, crop_windows
-
-REGRESSION_LOSSES = {"l2": regression_l2, "l1": regression_l1}
 
 
 class Regressor(nn.Module):
@@ -135,8 +133,7 @@ class DeepPose(nn.Module):
         stages_used: int | None = None,
     ) -> None:
         super().__init__()
-        if loss not in REGRESSION_LOSSES:
-            raise ValueError(f"unknown regression loss {loss!r}; known: {sorted(REGRESSION_LOSSES)}")
+        regression_loss(loss)  # an unknown name fails here, not at the first training step
         if num_stages < 1:
             raise ValueError(f"num_stages must be >= 1, got {num_stages}")
         depth = math.log2(crop_size / (2 * pool_size))
@@ -230,7 +227,7 @@ class DeepPose(nn.Module):
         if targets.get("weights") is not None:
             weights = weights * targets["weights"].to(coords.dtype).reshape(n, k)
         truth = (torch.nan_to_num(kps[..., :2]) + 0.5) / size  # (N, K, 2) normalised
-        loss_fn = REGRESSION_LOSSES[self.loss_name]
+        loss_fn = regression_loss(self.loss_name)
         losses = loss_fn(coords, truth, weights, name="stage1")
         labelled = weights > 0
         truth_sides = self._window_sides(pose_diameter(truth * size, labelled), (w, h))

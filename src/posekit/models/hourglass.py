@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from posekit.losses import HEATMAP_LOSSES
+from posekit.losses import heatmap_loss
 from posekit.models import register_model
 from posekit.models.blocks import Bottleneck, conv_bn_relu
 
@@ -99,8 +99,7 @@ class StackedHourglass(nn.Module):
         intermediate: bool = True,
     ) -> None:
         super().__init__()
-        if loss not in HEATMAP_LOSSES:
-            raise ValueError(f"unknown heatmap loss {loss!r}; known: {sorted(HEATMAP_LOSSES)}")
+        heatmap_loss(loss)  # an unknown name fails here, not at the first training step
         if num_stacks < 1:
             raise ValueError(f"num_stacks must be >= 1, got {num_stacks}")
         if width % 4:
@@ -153,7 +152,7 @@ class StackedHourglass(nn.Module):
     def forward(self, image: torch.Tensor, targets: dict | None = None) -> dict:
         outputs = self.stack_heatmaps(image)
         if self.training and targets is not None:
-            loss_fn = HEATMAP_LOSSES[self.loss_name]
+            loss_fn = heatmap_loss(self.loss_name)
             stacks = range(self.num_stacks) if self.intermediate else [self.num_stacks - 1]
             losses: dict = {}
             for i in stacks:

@@ -45,7 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from posekit.losses import HEATMAP_LOSSES
+from posekit.losses import heatmap_loss
 from posekit.models import register_model
 from posekit.models.blocks import BasicBlock, Bottleneck, conv_bn, conv_bn_relu
 
@@ -156,8 +156,7 @@ class HRNet(nn.Module):
         loss: str = "l2",
     ) -> None:
         super().__init__()
-        if loss not in HEATMAP_LOSSES:
-            raise ValueError(f"unknown heatmap loss {loss!r}; known: {sorted(HEATMAP_LOSSES)}")
+        heatmap_loss(loss)  # an unknown name fails here, not at the first training step
         num_modules = list(num_modules)
         if len(num_modules) < 2 or min(num_modules) < 1:
             raise ValueError(f"num_modules needs >= 2 stages of >= 1 module each, got {num_modules}")
@@ -204,7 +203,7 @@ class HRNet(nn.Module):
     def forward(self, image: torch.Tensor, targets: dict | None = None) -> dict:
         heatmaps = self.heatmaps(image)
         if self.training and targets is not None:
-            return HEATMAP_LOSSES[self.loss_name](heatmaps, targets["heatmaps"], targets["weights"],
+            return heatmap_loss(self.loss_name)(heatmaps, targets["heatmaps"], targets["weights"],
                                                   name="heatmap")
         return {"heatmaps": heatmaps}
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from posekit.losses import HEATMAP_LOSSES
+from posekit.losses import heatmap_loss
 from posekit.models import register_model
 from posekit.models.blocks import BasicBlock, conv_bn_relu
 
@@ -43,8 +43,7 @@ class SimpleBaseline(nn.Module):
         loss: str = "l2",
     ) -> None:
         super().__init__()
-        if loss not in HEATMAP_LOSSES:
-            raise ValueError(f"unknown heatmap loss {loss!r}; known: {sorted(HEATMAP_LOSSES)}")
+        heatmap_loss(loss)  # an unknown name fails here, not at the first training step
         if len(widths) != len(blocks) + 1:
             raise ValueError("widths must have one more entry (the stem) than blocks")
         self.loss_name = loss
@@ -84,7 +83,7 @@ class SimpleBaseline(nn.Module):
     def forward(self, image: torch.Tensor, targets: dict | None = None) -> dict:
         heatmaps = self.heatmaps(image)
         if self.training and targets is not None:
-            return HEATMAP_LOSSES[self.loss_name](heatmaps, targets["heatmaps"], targets["weights"])
+            return heatmap_loss(self.loss_name)(heatmaps, targets["heatmaps"], targets["weights"])
         return {"heatmaps": heatmaps}
 
 

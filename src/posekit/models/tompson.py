@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from posekit.losses import HEATMAP_LOSSES
+from posekit.losses import heatmap_loss
 from posekit.models import register_model
 from posekit.models.blocks import conv_bn_relu, crop_windows
 
@@ -96,8 +96,7 @@ class Tompson(nn.Module):
         fine_weight: float = 1.0,
     ) -> None:
         super().__init__()
-        if loss not in HEATMAP_LOSSES:
-            raise ValueError(f"unknown heatmap loss {loss!r}; known: {sorted(HEATMAP_LOSSES)}")
+        heatmap_loss(loss)  # an unknown name fails here, not at the first training step
         if width % 2:
             raise ValueError(f"width must be even, got {width}")
         self.num_joints = num_joints
@@ -207,7 +206,7 @@ class Tompson(nn.Module):
         side = float(self.window * w / coarse.shape[-1])
         fine = self.fine(f_full, f_half, centres, side, size)
         if self.training and targets is not None:
-            loss_fn = HEATMAP_LOSSES[self.loss_name]
+            loss_fn = heatmap_loss(self.loss_name)
             weights = targets["weights"].to(coarse.dtype).reshape(n, self.num_joints)
             losses = loss_fn(coarse, targets["heatmaps"].to(coarse.dtype), weights, name="coarse")
             fine_target, fine_w = self.fine_targets(targets["keypoints"].to(coarse.dtype), centres, side, weights)
