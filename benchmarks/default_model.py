@@ -14,13 +14,11 @@ import argparse
 import copy
 import datetime
 import json
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_utils import machine, median_ms, training_summary
 
 from posekit.complexity import count_macs, count_params
 from posekit.config import build_codec, load_config
@@ -32,45 +30,6 @@ from posekit.train import make_dataset
 from posekit.viz import plot_pck_curves
 
 HERE = Path(__file__).parent
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.machine()}"
-    return f"{cpu}, {torch.get_num_threads()} threads, {system}, torch {torch.__version__}"
-
-
-def median_ms(fn, warmup: int = 10, repeats: int = 50) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times)
-
-
-def training_summary(log: Path) -> dict:
-    """Wall clock and throughput of the training run from its metrics.jsonl. Wall clock sums the gaps
-    between consecutive records, leaving out pauses over 5 minutes (stopped and resumed runs)."""
-    records = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
-    steps = [r for r in records if "images_per_s" in r]
-    vals = [r for r in records if "val_pck" in r]
-    gaps = np.diff([r["time"] for r in records])
-    return {
-        "steps": steps[-1]["step"],
-        "wall_clock_min": round(float(gaps[(gaps > 0) & (gaps < 300)].sum()) / 60, 1),
-        "images_per_s_median": round(statistics.median(r["images_per_s"] for r in steps), 1),
-        "best_val_pck@0.2": max(r["val_pck"] for r in vals) if vals else None,
-    }
 
 
 def main() -> None:

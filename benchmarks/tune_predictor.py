@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, [f"data.root={args.data_root}"] if args.data_root else [])
-    _, val = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.train.seed)
+    _, val = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.data.val_seed)
     rows = []
     for refine_steps in (0, 1, 2):
         for use_detector in (False, True):
@@ -42,7 +42,7 @@ def main() -> None:
                          "auc": m["auc"]})
             print(rows[-1], flush=True)
     report = {"date": datetime.date.today().isoformat(), "model": args.model, "split": "validation "
-              f"({len(val)} images held out of LSP train + LSPet, seed {cfg.train.seed})",
+              f"({len(val)} images held out of LSP train + LSPet, seed {cfg.data.val_seed})",
               "protocol": "whole images, no ground-truth boxes, flip test", "rows": rows,
               "command": f"python benchmarks/tune_predictor.py --model {args.model} --config {args.config}"}
     (HERE / "predictor_tuning.json").write_text(json.dumps(report, indent=2))

@@ -117,3 +117,27 @@ def test_cli_data_stats_and_show(data_root, tmp_path, capsys):
     assert main(["data", "show", f"coco:{data_root / 'coco_mini'}", "--split", "val2017", "--index", "0",
                  "--out", str(out)]) == 0
     assert cv2.imread(str(out)) is not None
+
+
+def test_load_model_overrides_change_the_stored_config(tmp_path):
+    from posekit.config import ConfigError
+
+    torch.manual_seed(0)
+    cfg = load_config(None, ["model.name=deeppose", "model.kwargs={num_stages: 2, width: 8, blocks: [1, 1, 1, 1], "
+                             "crop_size: 16}", "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"])
+    path = tmp_path / "deeppose.pt"
+    torch.save({"model": build_model(cfg).state_dict(), "config": to_dict(cfg)}, path)
+    assert load_model(path).model.stages_used is None
+    assert load_model(path, overrides=["model.kwargs.stages_used=1"]).model.stages_used == 1
+    with pytest.raises(ConfigError):
+        load_model(path, overrides=["model.no_such_key=1"])
+
+
+def test_cli_eval_set_reaches_the_model(checkpoint, data_root, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    args = ["eval", "--model", str(checkpoint), "--data", f"lsp:{data_root / 'lsp'}", "--split", "test",
+            "--limit", "2", "--json", str(out)]
+    assert main(args + ["--set", "model.kwargs.head_width=9"]) == 2  # weights no longer fit: a clear error
+    assert "do not fit" in capsys.readouterr().err
+    assert main(args + ["--set", "data.padding=1.3"]) == 0
+    assert json.loads(out.read_text())["overrides"] == ["data.padding=1.3"]

@@ -81,3 +81,16 @@ def test_ddp_two_cpu_processes_hold_identical_weights(data_root, tmp_path):
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+def test_validation_split_follows_val_seed_not_the_training_seed(data_root, tmp_path):
+    from posekit.config import build_codec
+    from posekit.train import build_datasets
+
+    def val_images(*extra):
+        cfg = tiny_config(data_root, tmp_path, "data.limit=60", *extra)
+        return [s.image_path for s in build_datasets(cfg, build_codec(cfg), progress=False)[1].samples]
+
+    base = val_images()
+    assert base and val_images("train.seed=1") == base
+    assert val_images("data.val_seed=1") != base

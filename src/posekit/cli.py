@@ -70,7 +70,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     samples = load(fmt, path, split=args.split)
     if args.limit:
         samples = samples[: args.limit]
-    predictor = load_model(args.model, device=args.device)
+    predictor = load_model(args.model, device=args.device, overrides=args.set)
     pred, gt, heads = predict_dataset(predictor, samples, gt_boxes=args.gt_boxes)
     result = score(pred, gt, predictor.skeleton, heads)
     protocol = "ground-truth boxes" if args.gt_boxes else "whole images, no ground-truth boxes"
@@ -81,8 +81,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
           + (f"   PCKh@0.5 {fmt(result['pckh@0.5'])}" if "pckh@0.5" in result else ""))
     print("  " + "  ".join(f"{k} {fmt(v).strip()}" for k, v in result["per_part"].items()))
     if args.json:
-        report = {"model": str(args.model), "data": args.data, "split": args.split, "protocol": protocol,
-                  "metrics": result, "num_images": len(samples), "num_people": int(len(pred))}
+        report = {"model": str(args.model), "overrides": args.set, "data": args.data, "split": args.split,
+                  "protocol": protocol, "metrics": result, "num_images": len(samples), "num_people": int(len(pred))}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"  -> {args.json}")
@@ -96,7 +96,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     from posekit.infer import VIDEO_SUFFIXES, iter_inputs, load_model
     from posekit.viz import draw_predictions, save_image
 
-    predictor = load_model(args.model, device=args.device)
+    predictor = load_model(args.model, device=args.device, overrides=args.set)
     inputs = list(iter_inputs(args.paths))
     draw_dir = Path(args.draw) if args.draw else None
     if draw_dir:
@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "running on whole images")
     p.add_argument("--limit", type=int, default=0, help="first N images only")
     p.add_argument("--device", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change the checkpoint's stored config, e.g. model.kwargs.stages_used=1 (repeatable)")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("predict", help="keypoints for images, folders and videos")
@@ -205,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="COCO-results-style JSON out")
     p.add_argument("--draw", default=None, help="folder for drawings / annotated videos")
     p.add_argument("--device", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change the checkpoint's stored config, e.g. model.kwargs.stages_used=1 (repeatable)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("demo", help="run the default model on a bundled photo")

@@ -63,6 +63,7 @@ class DataConfig:
         SourceConfig("lspet", "lspet", None),
     )
     val_fraction: float = 0.05
+    val_seed: int = 0  # which images are held out; separate from train.seed so seed repeats share one split
     padding: float = 1.25
     scale_range: tuple[float, float] = (0.7, 1.3)
     rotation_deg: float = 40.0

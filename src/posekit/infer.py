@@ -14,6 +14,7 @@ iterative re-cropping as in DeepPose's cascade, applied at inference with the sa
 
 from __future__ import annotations
 
+import copy
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.codecs.regression import RegressionCodec
-from posekit.config import Config, build_codec, build_model, from_dict
+from posekit.config import Config, apply_overrides, build_codec, build_model, from_dict
 from posekit.data.dataset import normalize_image, read_image
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
 from posekit.skeletons import Skeleton, get_skeleton
@@ -240,11 +241,15 @@ def load_weights(model: torch.nn.Module, name_or_path: str | Path) -> None:
     _load_state(model, read_checkpoint(path), path)
 
 
-def load_model(name_or_path: str | Path = "default", device: str | None = None, **predictor_kwargs) -> Predictor:
-    """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path."""
+def load_model(name_or_path: str | Path = "default", device: str | None = None, overrides: list[str] | None = None,
+               **predictor_kwargs) -> Predictor:
+    """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path.
+
+    ``overrides`` are dotted ``key=value`` changes to the checkpoint's stored config applied before the
+    model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone."""
     path = _checkpoint_path(name_or_path)
     state = read_checkpoint(path)
-    cfg: Config = from_dict(Config, state["config"])
+    cfg: Config = from_dict(Config, apply_overrides(copy.deepcopy(state["config"]), overrides or []))
     model = build_model(cfg)
     _load_state(model, state, path)
     codec = build_codec(cfg)

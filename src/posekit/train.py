@@ -51,8 +51,9 @@ def load_sources(cfg: Config) -> list[Sample]:
 
 
 def split_train_val(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
-    """Hold out ``fraction`` of the *images* (a seeded draw, independent of the training seed's other
-    uses) for validation. LSP test images are never in ``samples``, so they are never used here."""
+    """Hold out ``fraction`` of the *images* for validation, drawn with ``seed`` (``data.val_seed``, not
+    the training seed, so runs repeated with another training seed are validated on the same images).
+    LSP test images are never in ``samples``, so they are never used here."""
     if fraction <= 0:
         return samples, []
     order = np.random.default_rng(seed + 7919).permutation(len(samples))
@@ -130,7 +131,7 @@ def make_dataset(cfg: Config, samples: list[Sample], codec: HeatmapCodec, train:
 def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> tuple[PoseDataset, PoseDataset]:
     """Training (augmented) and validation (plain) datasets from the config's sources, crop caches
     built (decoded once, saved under ``data.cache_dir``)."""
-    train_samples, val_samples = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.train.seed)
+    train_samples, val_samples = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.data.val_seed)
     train_set = make_dataset(cfg, train_samples, codec, train=True)
     val_set = make_dataset(cfg, val_samples, codec, train=False)
     # Under DDP rank 0 writes the cache files first; the other ranks then load them.

@@ -1,0 +1,54 @@
+"""Helpers shared by the benchmark scripts: the machine's description, latency medians and a
+training run's cost read back from its metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def machine() -> str:
+    """CPU model, torch threads, OS and torch version, for the 'machine it ran on' line."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.machine()}"
+    return f"{cpu}, {torch.get_num_threads()} threads, {system}, torch {torch.__version__}"
+
+
+def median_ms(fn, warmup: int = 10, repeats: int = 50) -> float:
+    """Median wall time of ``fn()`` in milliseconds after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def training_summary(log: Path) -> dict:
+    """Wall clock and throughput of a training run from its metrics.jsonl. Wall clock sums the gaps
+    between consecutive records, leaving out pauses over 5 minutes (stopped and resumed runs)."""
+    records = [json.loads(x) for x in Path(log).read_text().splitlines() if x.strip()]
+    steps = [r for r in records if "images_per_s" in r]
+    vals = [r for r in records if "val_pck" in r]
+    gaps = np.diff([r["time"] for r in records])
+    return {
+        "steps": steps[-1]["step"],
+        "wall_clock_min": round(float(gaps[(gaps > 0) & (gaps < 300)].sum()) / 60, 1),
+        "images_per_s_median": round(statistics.median(r["images_per_s"] for r in steps), 1),
+        "best_val_pck@0.2": max(r["val_pck"] for r in vals) if vals else None,
+    }
