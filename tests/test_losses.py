@@ -174,3 +174,20 @@ def test_training_step_reduces_loss():
             opt.step()
             first = loss.item() if first is None else first
         assert loss.item() < first, name
+
+
+def test_heatmap_activation_gives_decodable_maps_in_0_1_for_every_loss():
+    from posekit.losses import HEATMAP_ACTIVATIONS, heatmap_activation
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 16, 16)
+    logits[:, :, 5, 9] += 30.0  # a sure joint at cell (x 9, y 5)
+    assert set(HEATMAP_ACTIVATIONS) == set(HEATMAP_LOSSES)
+    for name in ("ce", "bce"):
+        maps = heatmap_activation(name)(logits)
+        assert maps.shape == logits.shape and maps.min() >= 0 and maps.max() <= 1
+        peak = maps.flatten(2).argmax(-1)
+        assert (peak == 5 * 16 + 9).all() and torch.allclose(maps[:, :, 5, 9], torch.ones(2, 3), atol=1e-4)
+    assert torch.equal(heatmap_activation("l2")(logits), logits)
+    with pytest.raises(ValueError, match="unknown heatmap loss"):
+        heatmap_activation("l3")

@@ -190,6 +190,29 @@ def _lookup(table: dict, name: str, kind: str):
         raise ValueError(f"unknown {kind} loss {name!r}; known: {sorted(table)}") from None
 
 
+def _softmax_mass(logits: Tensor) -> Tensor:
+    """Spatial softmax of (N, K, h, w) logits, rescaled per map so that its peak value is the softmax mass
+    of the 3x3 cells around the peak (the probability that the joint lies within one cell of it, in
+    [0, 1]). The shape, hence the arg-max and DARK's log-domain fit, is the softmax's own."""
+    prob = torch.softmax(logits.flatten(2), -1)
+    mass = F.avg_pool2d(prob.view_as(logits), 3, 1, 1).flatten(2) * 9  # zero-padded: a true 3x3 sum
+    top, idx = prob.max(-1, keepdim=True)
+    scale = mass.gather(-1, idx).clamp(max=1) / top.clamp_min(1e-12)
+    return (prob * scale).view_as(logits)
+
+
+# What a model trained with each heatmap loss outputs outside training, so that decoding (arg-max, DARK)
+# and confidences (the peak value, about 1 for a sure joint) mean the same for every loss: l2 / l1 maps
+# already regress the Gaussian target; bce maps are logits -> sigmoid; ce maps are logits of a spatial
+# distribution -> its 3x3 neighbourhood mass.
+HEATMAP_ACTIVATIONS = {"l2": lambda x: x, "l1": lambda x: x, "ce": _softmax_mass, "bce": torch.sigmoid}
+
+
+def heatmap_activation(name: str):
+    """(N, K, h, w) raw model maps -> heatmaps to decode, for a model trained with heatmap loss ``name``."""
+    return _lookup(HEATMAP_ACTIVATIONS, name, "heatmap")
+
+
 def heatmap_loss(name: str):
     """The heatmap loss function called ``name`` in HEATMAP_LOSSES; a clear ValueError otherwise."""
     return _lookup(HEATMAP_LOSSES, name, "heatmap")

@@ -49,3 +49,16 @@ def test_simplebaseline_heatmap_losses(loss):
     model.train()
     losses = model(torch.randn(2, 3, 64, 64), {"heatmaps": torch.rand(2, 3, 16, 16), "weights": torch.ones(2, 3)})
     assert len(losses) == 1 and torch.isfinite(next(iter(losses.values())))
+
+
+@pytest.mark.parametrize("name", ["simplebaseline", "hourglass", "hrnet", "tompson"])
+def test_logit_losses_give_confidences_in_0_1_outside_training(name):
+    """A ce- or bce-trained heatmap model outputs activated maps (heatmap_activation) at eval, so scores
+    and the predictor's relative thresholds mean the same as for l2 models."""
+    torch.manual_seed(0)
+    for loss in ("ce", "bce"):
+        model = get_model(name, num_joints=3, loss=loss).eval()
+        with torch.no_grad():
+            out = model(torch.randn(1, 3, 128, 128) * 3)
+        values = out["heatmaps"] if "heatmaps" in out else out["scores"]
+        assert values.min() >= 0 and values.max() <= 1 + 1e-6

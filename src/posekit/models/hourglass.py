@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from posekit.losses import heatmap_loss
+from posekit.losses import heatmap_activation, heatmap_loss
 from posekit.models import register_model
 from posekit.models.blocks import Bottleneck, conv_bn_relu
 
@@ -158,7 +158,7 @@ class StackedHourglass(nn.Module):
             for i in stacks:
                 losses.update(loss_fn(outputs[i], targets["heatmaps"], targets["weights"], name=f"stack{i}"))
             return losses
-        return {"heatmaps": outputs[-1]}
+        return {"heatmaps": heatmap_activation(self.loss_name)(outputs[-1])}
 
 
 @register_model("hourglass")

@@ -45,7 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from posekit.losses import heatmap_loss
+from posekit.losses import heatmap_activation, heatmap_loss
 from posekit.models import register_model
 from posekit.models.blocks import BasicBlock, Bottleneck, conv_bn, conv_bn_relu
 
@@ -205,7 +205,7 @@ class HRNet(nn.Module):
         if self.training and targets is not None:
             return heatmap_loss(self.loss_name)(heatmaps, targets["heatmaps"], targets["weights"],
                                                   name="heatmap")
-        return {"heatmaps": heatmaps}
+        return {"heatmaps": heatmap_activation(self.loss_name)(heatmaps)}
 
 
 @register_model("hrnet")

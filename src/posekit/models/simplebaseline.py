@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from posekit.losses import heatmap_loss
+from posekit.losses import heatmap_activation, heatmap_loss
 from posekit.models import register_model
 from posekit.models.blocks import BasicBlock, conv_bn_relu
 
@@ -84,7 +84,7 @@ class SimpleBaseline(nn.Module):
         heatmaps = self.heatmaps(image)
         if self.training and targets is not None:
             return heatmap_loss(self.loss_name)(heatmaps, targets["heatmaps"], targets["weights"])
-        return {"heatmaps": heatmaps}
+        return {"heatmaps": heatmap_activation(self.loss_name)(heatmaps)}
 
 
 @register_model("simplebaseline")

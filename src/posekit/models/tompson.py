@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from posekit.losses import heatmap_loss
+from posekit.losses import heatmap_activation, heatmap_loss
 from posekit.models import register_model
 from posekit.models.blocks import conv_bn_relu, crop_windows
 
@@ -162,18 +162,12 @@ class Tompson(nn.Module):
         dy = torch.sign(at(x, y + 1) - at(x, y - 1)) * ((y > 0) & (y < h - 1))
         return xy + 0.25 * torch.stack([dx, dy], -1).to(xy.dtype)
 
-    def _scores(self, maps: torch.Tensor, peak: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
-        """(N,K) confidence in [0, 1] from the coarse maps: the peak value (clamped) for l2 / l1, its sigmoid
-        for bce, and the softmax mass of the 3x3 cells around the peak for ce (the maps are logits then)."""
-        if self.loss_name == "bce":
-            return torch.sigmoid(peak)
-        if self.loss_name == "ce":
-            prob = torch.softmax(maps.flatten(2), -1).view_as(maps)
-            mass = F.avg_pool2d(prob, 3, 1, 1, count_include_pad=False) * 9
-            h, w = maps.shape[-2:]
-            idx = (xy[..., 1] * w + xy[..., 0]).long()
-            return mass.flatten(2).gather(2, idx[..., None])[..., 0].clamp(0, 1)
-        return peak.clamp(0, 1)
+    def _scores(self, maps: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+        """(N,K) confidence in [0, 1]: the coarse maps through the loss's ``heatmap_activation`` (identity for
+        l2 / l1, sigmoid for bce, 3x3 softmax mass for ce), read at the peak cells ``xy`` (N,K,2)."""
+        act = heatmap_activation(self.loss_name)(maps)
+        idx = (xy[..., 1] * maps.shape[-1] + xy[..., 0]).long()
+        return act.flatten(2).gather(2, idx[..., None])[..., 0].clamp(0, 1)
 
     def fine_targets(self, keypoints: torch.Tensor, centres: torch.Tensor, side: float,
                      weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,7 +194,7 @@ class Tompson(nn.Module):
         n, _, h, w = image.shape
         size = (w, h)
         coarse, f_full, f_half = self.coarse(image)
-        cells, peak = self._argmax(coarse.detach())
+        cells, _ = self._argmax(coarse.detach())
         stride = coarse.new_tensor([w / coarse.shape[-1], h / coarse.shape[-2]])
         centres = (cells + 0.5) * stride - 0.5  # input pixels of the arg-max cell centres
         side = float(self.window * w / coarse.shape[-1])
@@ -214,7 +208,7 @@ class Tompson(nn.Module):
             losses.update({key: self.fine_weight * v for key, v in fine_loss.items()})
             return losses
         return {"coords": self.locate(fine.detach(), centres, side, size),
-                "scores": self._scores(coarse.detach(), peak, cells), "coarse_heatmaps": coarse}
+                "scores": self._scores(coarse.detach(), cells), "coarse_heatmaps": coarse}
 
 
 @register_model("tompson")
