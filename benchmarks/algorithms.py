@@ -37,7 +37,8 @@ from posekit.evaluate import predict_dataset, score
 from posekit.infer import export_checkpoint, load_model
 from posekit.train import train
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 ROWS_DIR = HERE / "algorithms"
 WEIGHTS_DIR = HERE / "weights"
 RUNS_DIR = Path("runs/algorithms")
@@ -132,7 +133,8 @@ def train_variant(name: str, budget_min: float, threads: int) -> None:
 
 
 def weights_path(name: str) -> Path:
-    return WEIGHTS_DIR / f"{VARIANTS[name].get('trained_as', name)}.pt"
+    """Where the variant's weights are committed, relative to the repository root (run from there)."""
+    return (WEIGHTS_DIR / f"{VARIANTS[name].get('trained_as', name)}.pt").relative_to(REPO)
 
 
 def time_predictor(predictor, image: np.ndarray) -> tuple[float, float]:
@@ -156,7 +158,7 @@ def score_variant(name: str, threads: int) -> dict:
     overrides = spec.get("eval_overrides", [])
     predictor = load_model(weights, device="cpu", overrides=overrides)
     samples = load("lsp", "../shared/datasets/lsp", split="test")
-    pred, gt, heads = predict_dataset(predictor, samples)
+    pred, gt, heads = predict_dataset(predictor, samples, progress=False)  # keeps the log readable
     metrics = score(pred, gt, predictor.skeleton, heads)
     net_ms, predict_ms = time_predictor(predictor, read_image(samples[0].image_path))
     w, h = predictor.input_size

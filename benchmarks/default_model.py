@@ -36,7 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="../shared/datasets")
     parser.add_argument("--model", default="default")
-    parser.add_argument("--train-log", default=None)
+    parser.add_argument("--train-log", action="append", default=[],
+                        help="metrics.jsonl of a training phase (repeat for runs in phases, in order)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="first N test images only (smoke runs)")
     parser.add_argument("--config", default="configs/simplebaseline_r18s_lsp+lspet_128x128.yaml",
@@ -88,8 +89,9 @@ def main() -> None:
         "model": args.model,
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
-        "command": "python benchmarks/default_model.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
-                                                                     vars(args).items() if v is not None),
+        "command": "python benchmarks/default_model.py " + " ".join(
+            f"--{k.replace('_', '-')} {x}" for k, v in vars(args).items() if v not in (None, [])
+            for x in (v if isinstance(v, list) else [v])),
         "data": "LSP test, images 1001-2000, 1000 people, all 14 joints (occluded ones included)",
         "protocol": "whole images, no ground-truth boxes (Predictor.predict); PCK@0.2 torso-normalised, "
                     "PROTOCOLS.md; flip test on; 2 re-crop refinement passes",
@@ -104,7 +106,7 @@ def main() -> None:
         "model_train_images_per_s": round(model_rate, 1),
     }
     if args.train_log:
-        result["training"] = training_summary(Path(args.train_log))
+        result["training"] = [dict(training_summary(Path(p)), log=p) for p in args.train_log]
     (HERE / "default_model.json").write_text(json.dumps(result, indent=2))
     curve = metrics["pck_curve"]
     plot_pck_curves(np.array(curve["thresholds"]), {"posekit default (whole image)": np.array(curve["values"]) / 100},
@@ -147,12 +149,11 @@ def write_markdown(r: dict) -> None:
         "`predict()` on a whole image = HOG person candidates + 3 passes (first look, 2 re-crops on the "
         "keypoints' own box) x 2 (flip test) network runs, plus decoding.",
     ]
-    if "training" in r:
-        t = r["training"]
-        lines += ["", f"Training: {t['steps']} steps of batch 32 on LSP train + LSPet (5 % held out for "
-                  f"validation), {t['wall_clock_min']} min wall clock on this machine (shared with other work), "
-                  f"median {t['images_per_s_median']} images/s; best validation PCK@0.2 {t['best_val_pck@0.2']:.2f} "
-                  "(ground-truth person crops of the held-out images, no flip test)."]
+    for i, t in enumerate(r.get("training", []), 1):
+        lines += ["", f"Training phase {i} (`{t['log']}`): {t['steps']} steps of batch 32 on LSP train + LSPet "
+                  f"(5 % held out for validation), {t['wall_clock_min']} min wall clock on this machine (shared with "
+                  f"other work), median {t['images_per_s_median']} images/s; best validation PCK@0.2 "
+                  f"{t['best_val_pck@0.2']:.2f} (ground-truth person crops of the held-out images, no flip test)."]
     lines += ["", "For scale (not the same protocol: ground-truth person-centred crops, GPU-trained, larger "
               "inputs): CPM (Wei et al. 2016) reported PCK@0.2 84.3 on LSP test trained on LSP + LSPet.",
               "", "![PCK curve](default_model_pck.png)", ""]
