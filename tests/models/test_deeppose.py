@@ -114,3 +114,14 @@ def test_cascade_refines_a_wrong_stage1_estimate():
     err2 = (full - truth).norm(dim=-1).mean()
     assert err1 == pytest.approx(5.0, abs=1e-3)
     assert err2 < 0.4 * err1, (err1, err2)
+
+
+def test_hidden_units_cannot_all_die():
+    """Even with every hidden pre-activation pushed far negative (the state a too-large step leaves a plain
+    Linear -> ReLU head in), the training-mode output still depends on the image."""
+    torch.manual_seed(0)
+    model = DeepPose(num_joints=3, num_stages=1, **SMALL).train()
+    with torch.no_grad():
+        model.stage1.head[1].weight.add_(-100.0)
+    out = model.stage1(torch.randn(8, 3, 64, 64))
+    assert out.std(0).mean() > 1e-4

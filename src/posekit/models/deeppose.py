@@ -17,10 +17,11 @@ previous stage's training errors of joint i (here running mean / variance buffer
 for which the window side comes from the true pose, ``sigma * diam(y)``.
 
 Departures from the paper (CPU-sized and end-to-end):
-* Networks: compact ResNet-style (BasicBlocks, BatchNorm, a 4x4 adaptive average pool, one hidden FC layer)
-  instead of AlexNet (5 conv + 2 x 4096 FC, local response normalisation, dropout 0.5; ``dropout`` is
-  available, default 0). The crop networks have fewer stride-2 stages than stage 1 because their input is
-  smaller (32 vs 128 px); the paper resizes every crop to the full 220x220 network input.
+* Networks: compact ResNet-style (BasicBlocks, BatchNorm, a 4x4 adaptive average pool, one hidden FC
+  layer with BatchNorm before its ReLU) instead of AlexNet (5 conv + 2 x 4096 FC, local response
+  normalisation, dropout 0.5; ``dropout`` is available, default 0). The crop networks have fewer
+  stride-2 stages than stage 1 because their input is smaller (32 vs 128 px); the paper resizes every
+  crop to the full 220x220 network input.
 * All stages train jointly in one loop (stage s sees stage s-1's current, detached predictions, and the
   error statistics are running estimates) instead of training stage 1 to convergence, then stage 2 on its
   fixed predictions, and so on. The losses are summed with equal weights.
@@ -47,7 +48,7 @@ from posekit.models.blocks import BasicBlock, conv_bn_relu, crop_windows
 
 class Regressor(nn.Module):
     """Compact regression CNN: stride-2 3x3 stem, stride-2 BasicBlock stages, adaptive average pool to
-    ``pool_size`` x ``pool_size``, flatten, FC -> ReLU -> dropout -> FC.
+    ``pool_size`` x ``pool_size``, flatten, FC -> BatchNorm -> ReLU -> dropout -> FC.
 
     (N, 3, H, W) -> (N, num_outputs). Stage i (0-based) has ``blocks[i]`` BasicBlocks of width
     ``width * 2**i``; with ``len(blocks)`` stages the last map is (H, W) / 2**(len(blocks) + 1).
@@ -73,8 +74,11 @@ class Regressor(nn.Module):
         layers.append(nn.AdaptiveAvgPool2d(pool_size))
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(cin * pool_size**2, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(hidden, num_outputs),
+            # BatchNorm before the hidden ReLU keeps its pre-activations centred batch by batch, so the
+            # hidden units cannot all die: without it (2026-11-26 run, AdamW lr 2e-3) all 256 died within
+            # a few hundred steps and the network output one constant pose for every image.
+            nn.Flatten(), nn.Linear(cin * pool_size**2, hidden, bias=False), nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, num_outputs),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
