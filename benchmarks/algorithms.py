@@ -50,7 +50,8 @@ DP = "configs/deeppose_s2_lsp+lspet_128x128.yaml"
 TO = "configs/tompson_ms2_lsp+lspet_128x128.yaml"
 SB = "configs/simplebaseline_r18s_lsp+lspet_128x128.yaml"
 
-# name -> what to train. ``trained_as`` reuses another variant's weights (scored with ``eval_overrides``).
+# name -> what to train. ``trained_as`` reuses another variant's weights (scored with ``eval_overrides``);
+# ``plan_from`` takes another variant's step count (same network, so the same compute) instead of probing.
 VARIANTS: dict[str, dict] = {
     "hourglass-2x64": {"method": "hourglass", "variant": "2 stacks, width 64, intermediate supervision, L2 loss",
                        "config": HG, "overrides": []},
@@ -62,11 +63,12 @@ VARIANTS: dict[str, dict] = {
     "tompson": {"method": "tompson", "variant": "2-scale coarse net + shared fine net, L2 loss",
                 "config": TO, "overrides": []},
     "hourglass-2x64-final": {"method": "hourglass", "variant": "2 stacks, width 64, final-stack supervision only, L2",
-                             "config": HG, "overrides": ["model.kwargs.intermediate=false"]},
+                             "plan_from": "hourglass-2x64", "config": HG,
+                             "overrides": ["model.kwargs.intermediate=false"]},
     "hourglass-2x64-l1": {"method": "hourglass", "variant": "2 stacks, width 64, intermediate, L1 loss",
-                          "config": HG, "overrides": ["model.kwargs.loss=l1"]},
+                          "plan_from": "hourglass-2x64", "config": HG, "overrides": ["model.kwargs.loss=l1"]},
     "hourglass-2x64-ce": {"method": "hourglass", "variant": "2 stacks, width 64, intermediate, cross-entropy loss",
-                          "config": HG, "overrides": ["model.kwargs.loss=ce"]},
+                          "plan_from": "hourglass-2x64", "config": HG, "overrides": ["model.kwargs.loss=ce"]},
     "hourglass-1x88": {"method": "hourglass", "variant": "1 stack, width 88 (about the 2x64 compute), L2",
                        "config": HG, "overrides": ["model.kwargs.num_stacks=1", "model.kwargs.width=88"]},
     "hourglass-4x48": {"method": "hourglass", "variant": "4 stacks, width 48, intermediate supervision, L2",
@@ -74,11 +76,12 @@ VARIANTS: dict[str, dict] = {
     "simplebaseline": {"method": "simplebaseline", "variant": "compact ResNet backbone (the default model's), L2",
                        "config": SB, "overrides": []},
     "hourglass-2x64-seed1": {"method": "hourglass", "variant": "as hourglass-2x64, training seed 1",
-                             "config": HG, "overrides": ["train.seed=1"]},
+                             "plan_from": "hourglass-2x64", "config": HG, "overrides": ["train.seed=1"]},
     "hourglass-2x64-final-seed1": {"method": "hourglass", "variant": "as hourglass-2x64-final, training seed 1",
-                                   "config": HG, "overrides": ["model.kwargs.intermediate=false", "train.seed=1"]},
+                                   "plan_from": "hourglass-2x64", "config": HG,
+                                   "overrides": ["model.kwargs.intermediate=false", "train.seed=1"]},
     "deeppose-cascade-l1": {"method": "deeppose", "variant": "stage 1 + 1 cascade stage, L1 loss",
-                            "config": DP, "overrides": ["model.kwargs.loss=l1"]},
+                            "plan_from": "deeppose-cascade", "config": DP, "overrides": ["model.kwargs.loss=l1"]},
 }
 
 
@@ -106,8 +109,18 @@ def train_variant(name: str, budget_min: float, threads: int) -> None:
     spec = VARIANTS[name]
     out = run_dir(name)
     plan_path = out / "plan.json"
+    base = spec.get("plan_from")
     if plan_path.exists():
         plan = json.loads(plan_path.read_text())
+    elif base:
+        # Same network as ``base`` (only the loss, the supervision or the seed differ): the same number of
+        # steps, i.e. exactly the same compute, instead of a second, noisy speed probe.
+        if not (run_dir(base) / "plan.json").exists():
+            train_variant(base, budget_min, threads)
+        plan = {k: v for k, v in json.loads((run_dir(base) / "plan.json").read_text()).items() if k != "command"}
+        plan["plan_from"] = base
+        out.mkdir(parents=True, exist_ok=True)
+        plan_path.write_text(json.dumps(plan, indent=1))
     else:
         rate = probe_images_per_s(spec, threads)
         batch = load_config(spec["config"], spec["overrides"]).train.batch_size
