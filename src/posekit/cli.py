@@ -165,6 +165,12 @@ def _cmd_models(args: argparse.Namespace) -> None:
     print("shipped weights:  ", ", ".join(sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))) or "none")
 
 
+def _add_set_argument(p: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable) for commands that load a model: changes to its stored config."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change the checkpoint's stored config, e.g. model.kwargs.stages_used=1 (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="posekit", description="2D human pose estimation toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,8 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "running on whole images")
     p.add_argument("--limit", type=int, default=0, help="first N images only")
     p.add_argument("--device", default=None)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change the checkpoint's stored config, e.g. model.kwargs.stages_used=1 (repeatable)")
+    _add_set_argument(p)
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("predict", help="keypoints for images, folders and videos")
@@ -207,8 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="COCO-results-style JSON out")
     p.add_argument("--draw", default=None, help="folder for drawings / annotated videos")
     p.add_argument("--device", default=None)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change the checkpoint's stored config, e.g. model.kwargs.stages_used=1 (repeatable)")
+    _add_set_argument(p)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("demo", help="run the default model on a bundled photo")

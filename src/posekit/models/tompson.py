@@ -141,11 +141,11 @@ class Tompson(nn.Module):
 
     # ---------------------------------------------------------------------------------------- helpers
     @staticmethod
-    def _argmax(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """maps (N,K,h,w) -> (integer cell (x, y) (N,K,2) as float, peak values (N,K))."""
+    def _argmax(maps: torch.Tensor) -> torch.Tensor:
+        """maps (N,K,h,w) -> integer arg-max cell (x, y) (N,K,2) as float."""
         w = maps.shape[-1]
-        peak, idx = maps.flatten(2).max(-1)
-        return torch.stack([idx % w, idx // w], -1).to(maps.dtype), peak
+        idx = maps.flatten(2).argmax(-1)
+        return torch.stack([idx % w, idx // w], -1).to(maps.dtype)
 
     @staticmethod
     def _quarter(maps: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
@@ -185,7 +185,7 @@ class Tompson(nn.Module):
     def locate(self, fine: torch.Tensor, centres: torch.Tensor, side: float, size: tuple[int, int]) -> torch.Tensor:
         """Final locations (N,K,2), normalised ``((x + 0.5) / W, (y + 0.5) / H)``: window centres (N,K,2)
         input pixels + the offset of each fine heatmap's (N,K,f,f) quarter-refined arg-max."""
-        fxy = self._quarter(fine, self._argmax(fine)[0])
+        fxy = self._quarter(fine, self._argmax(fine))
         offset = ((fxy + 0.5) / self.fine_size - 0.5) * side  # input pixels from the window centre
         return (centres + offset + 0.5) / centres.new_tensor(size)
 
@@ -194,7 +194,7 @@ class Tompson(nn.Module):
         n, _, h, w = image.shape
         size = (w, h)
         coarse, f_full, f_half = self.coarse(image)
-        cells, _ = self._argmax(coarse.detach())
+        cells = self._argmax(coarse.detach())
         stride = coarse.new_tensor([w / coarse.shape[-1], h / coarse.shape[-2]])
         centres = (cells + 0.5) * stride - 0.5  # input pixels of the arg-max cell centres
         side = float(self.window * w / coarse.shape[-1])
