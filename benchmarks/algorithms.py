@@ -31,7 +31,7 @@ from bench_utils import machine, median_ms, training_summary
 
 from posekit.complexity import count_macs, count_params
 from posekit.config import load_config
-from posekit.data import load
+from posekit.data import load, parse_spec
 from posekit.data.dataset import read_image
 from posekit.evaluate import predict_dataset, score
 from posekit.infer import export_checkpoint, load_model
@@ -89,6 +89,17 @@ def run_dir(name: str) -> Path:
     return RUNS_DIR / name
 
 
+def trained_name(name: str) -> str:
+    """The variant whose training run holds ``name``'s weights (itself unless ``trained_as``)."""
+    return VARIANTS[name].get("trained_as", name)
+
+
+def test_samples() -> list:
+    """LSP test (images 1001-2000), read from ``DATA``."""
+    fmt, path = parse_spec(DATA)
+    return load(fmt, path, split="test")
+
+
 def probe_images_per_s(spec: dict, threads: int) -> float:
     """Training images/s of this variant on this machine: 40 real steps of the one loop, median of the
     logged rates after the first (warm-up) window."""
@@ -119,16 +130,11 @@ def train_variant(name: str, budget_min: float, threads: int) -> None:
             train_variant(base, budget_min, threads)
         plan = {k: v for k, v in json.loads((run_dir(base) / "plan.json").read_text()).items() if k != "command"}
         plan["plan_from"] = base
-        out.mkdir(parents=True, exist_ok=True)
-        plan_path.write_text(json.dumps(plan, indent=1))
     else:
         rate = probe_images_per_s(spec, threads)
         batch = load_config(spec["config"], spec["overrides"]).train.batch_size
-        steps = max(100, int(rate * budget_min * 60 / batch))
         plan = {"probe_images_per_s": round(rate, 1), "budget_min": budget_min, "threads": threads,
-                "max_steps": steps}
-        out.mkdir(parents=True, exist_ok=True)
-        plan_path.write_text(json.dumps(plan, indent=1))
+                "max_steps": max(100, int(rate * budget_min * 60 / batch))}
     steps = plan["max_steps"]
     overrides = spec["overrides"] + [
         f"train.out_dir={out}", f"train.max_steps={steps}", f"train.warmup_steps={max(20, steps // 20)}",
@@ -136,6 +142,7 @@ def train_variant(name: str, budget_min: float, threads: int) -> None:
         # a guard only: a run slowed by other work stops (checkpointed) instead of overrunning the session
         f"train.time_limit_min={1.5 * plan['budget_min']:.1f}"]
     plan["command"] = f"posekit train {spec['config']} " + " ".join(overrides)
+    out.mkdir(parents=True, exist_ok=True)
     plan_path.write_text(json.dumps(plan, indent=1))
     resume = (out / "last.pt").exists()
     print(f"[{name}] {'resuming' if resume else 'training'}: {steps} steps (probe {plan['probe_images_per_s']} img/s)",
@@ -147,7 +154,7 @@ def train_variant(name: str, budget_min: float, threads: int) -> None:
 
 def weights_path(name: str) -> Path:
     """Where the variant's weights are committed, relative to the repository root (run from there)."""
-    return (WEIGHTS_DIR / f"{VARIANTS[name].get('trained_as', name)}.pt").relative_to(REPO)
+    return (WEIGHTS_DIR / f"{trained_name(name)}.pt").relative_to(REPO)
 
 
 def time_predictor(predictor, image: np.ndarray) -> tuple[float, float]:
@@ -163,14 +170,14 @@ def score_variant(name: str, threads: int) -> dict:
     """Export the variant's best-on-validation weights (float16) into benchmarks/weights/, score them on
     LSP test with the user-facing Predictor, and write benchmarks/algorithms/<name>.json."""
     spec = VARIANTS[name]
-    trained = spec.get("trained_as", name)
+    trained = trained_name(name)
     weights = weights_path(name)
     if not weights.exists():
         export_checkpoint(run_dir(trained) / "best.pt", weights)
     torch.set_num_threads(threads)
     overrides = spec.get("eval_overrides", [])
     predictor = load_model(weights, device="cpu", overrides=overrides)
-    samples = load("lsp", "../shared/datasets/lsp", split="test")
+    samples = test_samples()
     pred, gt, heads = predict_dataset(predictor, samples, progress=False)  # keeps the log readable
     metrics = score(pred, gt, predictor.skeleton, heads)
     net_ms, predict_ms = time_predictor(predictor, read_image(samples[0].image_path))
@@ -218,7 +225,7 @@ def read_rows() -> list[dict]:
 def retime_rows(threads: int) -> None:
     """Re-measure every row's latency in one sitting (same load on the machine for all)."""
     torch.set_num_threads(threads)
-    image = read_image(load("lsp", "../shared/datasets/lsp", split="test")[0].image_path)
+    image = read_image(test_samples()[0].image_path)
     for row in read_rows():
         predictor = load_model(row["weights"], device="cpu", overrides=VARIANTS[row["name"]].get("eval_overrides"))
         net_ms, predict_ms = time_predictor(predictor, image)
@@ -230,7 +237,7 @@ def retime_rows(threads: int) -> None:
 
 def run_all(names: list[str], budget_min: float, threads: int) -> None:
     for name in names:
-        trained = VARIANTS[name].get("trained_as", name)
+        trained = trained_name(name)
         if not (run_dir(trained) / "finished").exists():
             train_variant(trained, budget_min, threads)
             if not (run_dir(trained) / "finished").exists():
@@ -254,7 +261,7 @@ def main() -> None:
         run_all(names, args.budget_min, args.threads)
     elif args.action == "train":
         for name in names:
-            train_variant(VARIANTS[name].get("trained_as", name), args.budget_min, args.threads)
+            train_variant(trained_name(name), args.budget_min, args.threads)
     elif args.action == "score":
         for name in names:
             score_variant(name, args.threads)
