@@ -135,6 +135,9 @@ class Predictor:
     def detect_people(self, image: np.ndarray) -> np.ndarray:
         """HOG people detector boxes (N, 4) x, y, w, h in image pixels (may be empty)."""
         if self._hog is None:
+            if not hasattr(cv2, "HOGDescriptor"):  # OpenCV 5 moved it out of the main module
+                raise RuntimeError(f"OpenCV {cv2.__version__} has no HOG people detector: install "
+                                   "'opencv-python-headless<5' (as posekit requires), or pass boxes to predict()")
             self._hog = cv2.HOGDescriptor()
             self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         h, w = image.shape[:2]
