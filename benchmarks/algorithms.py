@@ -62,6 +62,8 @@ VARIANTS: dict[str, dict] = {
                         "trained_as": "deeppose-cascade", "eval_overrides": ["model.kwargs.stages_used=1"]},
     "tompson": {"method": "tompson", "variant": "2-scale coarse net + shared fine net, L2 loss",
                 "config": TO, "overrides": []},
+    "tompson-coarse": {"method": "tompson", "variant": "coarse model alone (the tompson run's, fine model unused)",
+                       "trained_as": "tompson", "eval_overrides": ["model.kwargs.refine=false"]},
     "hourglass-2x64-final": {"method": "hourglass", "variant": "2 stacks, width 64, final-stack supervision only, L2",
                              "plan_from": "hourglass-2x64", "config": HG,
                              "overrides": ["model.kwargs.intermediate=false"]},

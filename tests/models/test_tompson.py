@@ -46,6 +46,22 @@ def test_shapes_losses_and_gradients(loss):
     assert not missing
 
 
+def test_coarse_model_alone_outside_training():
+    """refine=False: the coarse heatmaps (activated), decodable like any heatmap model's; the same weights
+    as the full model, whose coarse output they equal; training still returns both losses."""
+    torch.manual_seed(0)
+    full = get_model("tompson", num_joints=3, loss="bce", **SMALL).eval()
+    coarse_only = get_model("tompson", num_joints=3, loss="bce", refine=False, **SMALL).eval()
+    coarse_only.load_state_dict(full.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out, ref = coarse_only(x), full(x)
+    assert set(out) == {"heatmaps"}
+    assert torch.allclose(out["heatmaps"], torch.sigmoid(ref["coarse_heatmaps"]))
+    losses = coarse_only.train()(x, _targets(2, 3))
+    assert set(losses) == {"loss_coarse", "loss_fine"}
+
+
 def test_fine_target_and_decoding_share_one_frame():
     model = Tompson(num_joints=2, **SMALL)
     centres = torch.tensor([[[21.5, 37.5], [40.0, 10.0]]])

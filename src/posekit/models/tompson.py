@@ -75,12 +75,14 @@ class Tompson(nn.Module):
     over the window). fine_width: fine network width (default width // 2). fine_sigma: fine target Gaussian
     std in fine cells. dropout: SpatialDropout rate before the 1x1 output convs. loss: heatmap loss name in
     ``posekit.losses.HEATMAP_LOSSES`` (l2, l1, ce, bce) for both models. fine_weight: weight of loss_fine.
+    refine: use the fine model outside training; False scores the coarse model alone (what the refinement
+    adds), its heatmaps decoded by the codec like any heatmap model's. Training always trains both.
 
     forward(image (N,3,H,W), targets=None), H and W multiples of 4:
       training with targets {"heatmaps": (N,K,H/4,W/4), "weights": (N,K), "keypoints": (N,K,3) input
         pixels} -> {"loss_coarse": ..., "loss_fine": ...};
       otherwise -> {"coords": (N,K,2) normalised ((x + 0.5) / W, (y + 0.5) / H), "scores": (N,K),
-        "coarse_heatmaps": (N,K,H/4,W/4)}.
+        "coarse_heatmaps": (N,K,H/4,W/4)}; with ``refine=False`` -> {"heatmaps": (N,K,H/4,W/4)} activated.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class Tompson(nn.Module):
         fine_sigma: float = 1.5,
         dropout: float = 0.2,
         fine_weight: float = 1.0,
+        refine: bool = True,
     ) -> None:
         super().__init__()
         heatmap_loss(loss)  # an unknown name fails here, not at the first training step
@@ -105,6 +108,7 @@ class Tompson(nn.Module):
         self.fine_sigma = float(fine_sigma)
         self.loss_name = loss
         self.fine_weight = float(fine_weight)
+        self.refine = bool(refine)
         fw = fine_width or max(width // 2, 8)
         # Coarse model.
         self.bank_full = CoarseBank(width)
@@ -194,6 +198,8 @@ class Tompson(nn.Module):
         n, _, h, w = image.shape
         size = (w, h)
         coarse, f_full, f_half = self.coarse(image)
+        if not self.refine and not self.training:
+            return {"heatmaps": heatmap_activation(self.loss_name)(coarse)}
         cells = self._argmax(coarse.detach())
         stride = coarse.new_tensor([w / coarse.shape[-1], h / coarse.shape[-2]])
         centres = (cells + 0.5) * stride - 0.5  # input pixels of the arg-max cell centres
