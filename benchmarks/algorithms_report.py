@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posekit.viz import plot_pck_curves
+from posekit.viz import new_figure, plot_pck_curves, save_figure
 
 HERE = Path(__file__).parent
 SEED_PAIRS = {"hourglass-2x64-seed1": "hourglass-2x64", "hourglass-2x64-final-seed1": "hourglass-2x64-final"}
@@ -22,12 +22,10 @@ SEED_PAIRS = {"hourglass-2x64-seed1": "hourglass-2x64", "hourglass-2x64-final-se
 def _scatter(rows: list[dict], path: Path) -> None:
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.0, 4.8))
+    fig = new_figure((7.0, 4.8))
+    ax = fig.add_subplot()
     methods = sorted({r["method"] for r in rows})
-    colors = {m: plt.cm.tab10(i) for i, m in enumerate(methods)}
+    colors = {m: matplotlib.colormaps["tab10"](i) for i, m in enumerate(methods)}
     for r in rows:
         ax.scatter(r["infer_ms"], r["pck@0.2"], color=colors[r["method"]], s=30)
         ax.annotate(r["name"], (r["infer_ms"], r["pck@0.2"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -38,20 +36,14 @@ def _scatter(rows: list[dict], path: Path) -> None:
     ax.set_title("Accuracy vs latency, equal training budget")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def _per_part_bars(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     parts = list(rows[0]["per_part"])
     width = 0.8 / len(rows)
-    fig, ax = plt.subplots(figsize=(10.0, 4.8))
+    fig = new_figure((10.0, 4.8))
+    ax = fig.add_subplot()
     x = np.arange(len(parts))
     for i, r in enumerate(rows):
         ax.bar(x + i * width - 0.4 + width / 2, [r["per_part"][p] for p in parts], width, label=r["name"])
@@ -62,9 +54,7 @@ def _per_part_bars(rows: list[dict], path: Path) -> None:
     ax.set_title("LSP test PCK@0.2 per part")
     ax.legend(fontsize=7, ncol=3)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def _table(rows: list[dict]) -> list[str]:

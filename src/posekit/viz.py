@@ -161,7 +161,8 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     return p
 
 
-def _figure(figsize: tuple[float, float] = (6.0, 4.5)):
+def new_figure(figsize: tuple[float, float] = (6.0, 4.5)):
+    """A matplotlib Figure on the Agg canvas, outside pyplot's global state (safe in threads and loops)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -170,11 +171,12 @@ def _figure(figsize: tuple[float, float] = (6.0, 4.5)):
     return fig
 
 
-def _save_figure(fig, path: str | os.PathLike) -> Path:
+def save_figure(fig, path: str | os.PathLike, dpi: int | None = None) -> Path:
+    """Lay out ``fig`` tightly and write it to ``path`` (parent folders created); returns the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(p)
+    fig.savefig(p, dpi=dpi)
     return p
 
 
@@ -190,7 +192,7 @@ def plot_pck_curves(
     are shown as percentages. Writes a PNG (or any Matplotlib format by extension) and returns its path.
     """
     th = np.asarray(thresholds, dtype=np.float64)
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     for label, values in curves.items():
         v = np.asarray(values, dtype=np.float64)
@@ -207,7 +209,7 @@ def plot_pck_curves(
     ax.grid(True, alpha=0.3)
     if curves:
         ax.legend(loc="lower right")
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def read_records(path: str | os.PathLike) -> list[dict]:
@@ -234,7 +236,7 @@ def plot_learning_curve(
     metric = [(r["step"], r[metric_key]) for r in records if "step" in r and r.get(metric_key) is not None]
     if not loss and not metric:
         raise ValueError(f"no records with 'step' and {loss_key!r} or {metric_key!r}")
-    fig = _figure((7.0, 4.5))
+    fig = new_figure((7.0, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     ax.set_xlabel("step")
     ax.set_title(title)
@@ -252,4 +254,4 @@ def plot_learning_curve(
         ax2.set_ylabel(metric_key, color="tab:red")
     ax.grid(True, alpha=0.3)
     ax.legend(handles=handles, loc="center right")
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
