@@ -141,3 +141,23 @@ def test_cli_eval_set_reaches_the_model(checkpoint, data_root, tmp_path, capsys)
     assert "do not fit" in capsys.readouterr().err
     assert main(args + ["--set", "data.padding=1.3"]) == 0
     assert json.loads(out.read_text())["overrides"] == ["data.padding=1.3"]
+
+
+def test_predictor_settings_travel_with_the_weights(checkpoint, tmp_path, capsys):
+    """`posekit export --set predict.*` stores the whole-image settings in the checkpoint's config;
+    load_model uses them, an explicit argument wins, and a checkpoint saved before the predict section
+    existed loads with the defaults."""
+    from posekit.config import PredictConfig
+
+    out = tmp_path / "tuned.pt"
+    assert main(["export", str(checkpoint), "--out", str(out), "--set", "predict.refine_steps=4",
+                 "--set", "predict.box_threshold=0.25"]) == 0
+    tuned = load_model(out)
+    assert (tuned.refine_steps, tuned.box_threshold, tuned.use_detector) == (4, 0.25, True)
+    assert load_model(out, refine_steps=1).refine_steps == 1
+    old = torch.load(checkpoint, weights_only=False)
+    del old["config"]["predict"]
+    torch.save(old, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt").refine_steps == PredictConfig.refine_steps
+    assert main(["export", str(checkpoint), "--out", str(out), "--set", "predict.no_such=1"]) == 2
+    assert "no_such" in capsys.readouterr().err

@@ -153,7 +153,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _cmd_export(args: argparse.Namespace) -> None:
     from posekit.infer import export_checkpoint
 
-    out = export_checkpoint(args.checkpoint, args.out, half=not args.fp32)
+    out = export_checkpoint(args.checkpoint, args.out, half=not args.fp32, overrides=args.set)
     print(f"{args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -166,9 +166,11 @@ def _cmd_models(args: argparse.Namespace) -> None:
 
 
 def _add_set_argument(p: argparse.ArgumentParser) -> None:
-    """``--set KEY=VALUE`` (repeatable) for commands that load a model: changes to its stored config."""
+    """``--set KEY=VALUE`` (repeatable) for commands that load or export a model: changes to its stored
+    config (e.g. the predictor settings under ``predict.``)."""
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change the checkpoint's stored config, e.g. model.kwargs.stages_used=1 (repeatable)")
+                   help="change the checkpoint's stored config, e.g. model.kwargs.stages_used=1 or "
+                        "predict.refine_steps=4 (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--out", required=True)
     p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16 storage)")
+    _add_set_argument(p)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("models", help="list registered models and shipped weights")

@@ -99,11 +99,26 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class PredictConfig:
+    """How :class:`~posekit.infer.Predictor` runs this model on whole images; stored with the weights, so
+    settings chosen on validation for one model travel with it (``posekit export --set predict.KEY=V``).
+    refine_steps: re-crop passes on the box of the previous pass's keypoints. box_threshold: the keypoints
+    that shape that box score at least this fraction of the best one. use_detector: HOG people boxes as
+    extra candidates. flip_test: average with the mirrored crop."""
+
+    refine_steps: int = 2
+    box_threshold: float = 0.5
+    use_detector: bool = True
+    flip_test: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
 
 class ConfigError(ValueError):

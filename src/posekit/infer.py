@@ -15,6 +15,7 @@ iterative re-cropping as in DeepPose's cascade, applied at inference with the sa
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ import torch
 
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.codecs.regression import RegressionCodec
-from posekit.config import Config, apply_overrides, build_codec, build_model, from_dict
+from posekit.config import Config, PredictConfig, apply_overrides, build_codec, build_model, from_dict
 from posekit.data.dataset import normalize_image, read_image
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
 from posekit.skeletons import Skeleton, get_skeleton
@@ -78,11 +79,14 @@ class Predictor:
     padding: box enlargement around a person (training used the same).
     flip_test: average the heatmaps of the image and its mirror (with left/right channels swapped).
     refine_steps: re-crop passes on the box implied by the previous pass's keypoints.
+    box_threshold: the keypoints that imply that box are those scoring at least this fraction of the
+        pass's best keypoint score (0 = all of them).
     """
 
     def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, skeleton: Skeleton, device: str | None = None,
-                 padding: float = 1.25, flip_test: bool = True, refine_steps: int = 2,
-                 use_detector: bool = True) -> None:
+                 padding: float = 1.25, flip_test: bool = PredictConfig.flip_test,
+                 refine_steps: int = PredictConfig.refine_steps, use_detector: bool = PredictConfig.use_detector,
+                 box_threshold: float = PredictConfig.box_threshold) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.codec = codec
@@ -91,6 +95,7 @@ class Predictor:
         self.flip_test = flip_test
         self.refine_steps = refine_steps
         self.use_detector = use_detector
+        self.box_threshold = box_threshold
         self.input_size = tuple(codec.input_size)
         self._hog = None
 
@@ -126,7 +131,7 @@ class Predictor:
 
     def _box_of(self, keypoints: np.ndarray, fallback: np.ndarray) -> np.ndarray:
         """Tight box around confident keypoints (the padding is applied when cropping)."""
-        conf = keypoints[:, 2] >= 0.5 * keypoints[:, 2].max()
+        conf = keypoints[:, 2] >= self.box_threshold * keypoints[:, 2].max()
         if conf.sum() < 3:
             return fallback
         box = box_from_keypoints(np.concatenate([keypoints[:, :2], conf[:, None].astype(float)], axis=1))
@@ -258,16 +263,22 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     codec = build_codec(cfg)
     skeleton = get_skeleton(cfg.model.skeleton)
     predictor_kwargs.setdefault("padding", cfg.data.padding)
+    for key, value in dataclasses.asdict(cfg.predict).items():  # settings stored with the weights
+        predictor_kwargs.setdefault(key, value)
     return Predictor(model, codec, skeleton, device=device, **predictor_kwargs)
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True) -> Path:
+def export_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True,
+                      overrides: list[str] | None = None) -> Path:
     """Keep only what prediction needs from a training checkpoint: the weights (float16 storage by
     default: half the size, no measurable accuracy change; loaded back as float32), the resolved
-    config, the step and the git revision it was trained at."""
+    config (with dotted ``overrides`` applied, e.g. ``predict.refine_steps=4``), the step and the git
+    revision it was trained at."""
     state = read_checkpoint(checkpoint)
+    config = apply_overrides(copy.deepcopy(state["config"]), overrides or [])
+    from_dict(Config, config)  # a bad key or value fails here, not when the export is loaded
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
-    slim = {"model": weights, "config": state["config"], "step": state.get("step"),
+    slim = {"model": weights, "config": config, "step": state.get("step"),
             "git_revision": state.get("git_revision"), "best_val": state.get("best_val")}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
