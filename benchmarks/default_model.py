@@ -94,7 +94,11 @@ def main() -> None:
             for x in (v if isinstance(v, list) else [v])),
         "data": "LSP test, images 1001-2000, 1000 people, all 14 joints (occluded ones included)",
         "protocol": "whole images, no ground-truth boxes (Predictor.predict); PCK@0.2 torso-normalised, "
-                    "PROTOCOLS.md; flip test on; 2 re-crop refinement passes",
+                    f"PROTOCOLS.md; flip test {'on' if predictor.flip_test else 'off'}; "
+                    f"{predictor.refine_steps} re-crop refinement passes on the box of the keypoints scoring "
+                    f">= {predictor.box_threshold} x the best",
+        "predictor": {"refine_steps": predictor.refine_steps, "box_threshold": predictor.box_threshold,
+                      "use_detector": predictor.use_detector, "flip_test": predictor.flip_test},
         "metrics": metrics,
         "params": count_params(predictor.model),
         "gmacs": round(macs / 1e9, 3),
@@ -146,8 +150,9 @@ def write_markdown(r: dict) -> None:
         f" {r['infer_ms_network_batch1']} | {r['infer_ms_predict_whole_image']} |"
         f" {r['data_pipeline_items_per_s_1proc']} | {r['model_train_images_per_s']} |",
         "",
-        "`predict()` on a whole image = HOG person candidates + 3 passes (first look, 2 re-crops on the "
-        "keypoints' own box) x 2 (flip test) network runs, plus decoding.",
+        f"`predict()` on a whole image = HOG person candidates + {1 + r['predictor']['refine_steps']} passes "
+        f"(first look, {r['predictor']['refine_steps']} re-crops on the keypoints' own box) x 2 (flip test) network "
+        "runs, plus decoding.",
     ]
     for i, t in enumerate(r.get("training", []), 1):
         lines += ["", f"Training phase {i} (`{t['log']}`): {t['steps']} steps of batch 32 on LSP train + LSPet "
