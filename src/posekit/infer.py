@@ -249,6 +249,13 @@ def load_weights(model: torch.nn.Module, name_or_path: str | Path) -> None:
     _load_state(model, read_checkpoint(path), path)
 
 
+def stored_config(state: dict, overrides: list[str] | None = None) -> tuple[dict, Config]:
+    """A checkpoint's stored config with dotted ``overrides`` applied, as a plain dict (what a checkpoint
+    stores) and validated as a :class:`Config` (a bad key or value fails here)."""
+    config = apply_overrides(copy.deepcopy(state["config"]), overrides or [])
+    return config, from_dict(Config, config)
+
+
 def load_model(name_or_path: str | Path = "default", device: str | None = None, overrides: list[str] | None = None,
                **predictor_kwargs) -> Predictor:
     """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path.
@@ -257,7 +264,7 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone."""
     path = _checkpoint_path(name_or_path)
     state = read_checkpoint(path)
-    cfg: Config = from_dict(Config, apply_overrides(copy.deepcopy(state["config"]), overrides or []))
+    _, cfg = stored_config(state, overrides)
     model = build_model(cfg)
     _load_state(model, state, path)
     codec = build_codec(cfg)
@@ -275,8 +282,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True
     config (with dotted ``overrides`` applied, e.g. ``predict.refine_steps=4``), the step and the git
     revision it was trained at."""
     state = read_checkpoint(checkpoint)
-    config = apply_overrides(copy.deepcopy(state["config"]), overrides or [])
-    from_dict(Config, config)  # a bad key or value fails here, not when the export is loaded
+    config, _ = stored_config(state, overrides)  # a bad override fails here, not when the export is loaded
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
     slim = {"model": weights, "config": config, "step": state.get("step"),
             "git_revision": state.get("git_revision"), "best_val": state.get("best_val")}
