@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 from bench_utils import machine, median_ms, training_summary
 
 from posekit.complexity import count_macs, count_params
-from posekit.config import build_codec, load_config
+from posekit.config import PredictConfig, build_codec, load_config
 from posekit.data import load
 from posekit.data.dataset import benchmark_dataset
 from posekit.evaluate import predict_dataset, score
@@ -97,8 +98,8 @@ def main() -> None:
                     f"PROTOCOLS.md; flip test {'on' if predictor.flip_test else 'off'}; "
                     f"{predictor.refine_steps} re-crop refinement passes on the box of the keypoints scoring "
                     f">= {predictor.box_threshold} x the best",
-        "predictor": {"refine_steps": predictor.refine_steps, "box_threshold": predictor.box_threshold,
-                      "use_detector": predictor.use_detector, "flip_test": predictor.flip_test},
+        # every setting the weights carry (config section ``predict``), read back from the Predictor
+        "predictor": {f.name: getattr(predictor, f.name) for f in dataclasses.fields(PredictConfig)},
         "metrics": metrics,
         "params": count_params(predictor.model),
         "gmacs": round(macs / 1e9, 3),
