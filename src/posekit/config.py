@@ -58,6 +58,7 @@ class DataConfig:
     directory). val_fraction of the training *images* (never LSP test) is held out for validation."""
 
     root: str = ""
+    kind: str = "topdown"  # "topdown": person crops for a pose network; "detection": whole images + boxes
     train: tuple[SourceConfig, ...] = (
         SourceConfig("lsp", "lsp", "train"),
         SourceConfig("lspet", "lspet", None),
@@ -73,6 +74,9 @@ class DataConfig:
     cache_dir: str = "~/.cache/posekit"
     num_workers: int = 1
     limit: int = 0  # first N images of each source only (0 = all): smoke tests and quick runs
+    val: tuple[SourceConfig, ...] = ()  # extra validation-only sources (e.g. COCO-mini train photos)
+    backgrounds: str = ""  # detection: person-free photos for composed scenes ("" = no composed scenes)
+    num_scenes: int = 0  # detection: composed scenes per epoch (from the training people + backgrounds)
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,8 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    if kwargs.get("kind", "topdown") not in ("topdown", "detection"):
+        raise ConfigError(f"{where}.kind: must be 'topdown' or 'detection', got {kwargs['kind']!r}")
     for k, v in kwargs.items():
         if k.endswith("_every") and k != "eval_every" and v < 1:
             raise ConfigError(f"{where}.{k}: must be >= 1, got {v}")
@@ -234,10 +240,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def build_codec(cfg: Config):
-    """The HeatmapCodec a config trains and predicts with."""
+    """The codec a config trains and predicts with: a HeatmapCodec for pose networks, a CenterBoxCodec
+    for the person detector (``data.kind: detection``)."""
+    from posekit.codecs.boxes import CenterBoxCodec
     from posekit.codecs.heatmap import HeatmapCodec
 
     c = cfg.codec
+    if cfg.data.kind == "detection":
+        return CenterBoxCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size))
     return HeatmapCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size), sigma=c.sigma,
                         refine=c.refine)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,19 +235,33 @@ def read_checkpoint(path: str | Path) -> dict:
     return state
 
 
-def _load_state(model: torch.nn.Module, state: dict, path: Path) -> None:
-    """Copy checkpoint weights (float16 storage allowed) into ``model``; a mismatch names the file."""
+def _load_state(model: torch.nn.Module, state: dict, path: Path, partial: bool = False) -> None:
+    """Copy checkpoint weights (float16 storage allowed) into ``model``; a mismatch names the file.
+    ``partial``: copy only the tensors whose name and shape the model shares (fine-tuning a different
+    head on the same backbone), logging what was left out; at least one tensor must fit."""
     weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+    if partial:
+        own = model.state_dict()
+        fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+        if not fitting:
+            raise ValueError(f"{path}: no weight fits the model (not even partially)")
+        left = sorted(set(own) - set(fitting))
+        if left:
+            logging.getLogger(__name__).warning("%s: %d of %d model tensors start fresh (e.g. %s)", path,
+                                                len(left), len(own), ", ".join(left[:4]))
+        own.update(fitting)
+        weights = own
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
         raise ValueError(f"{path}: weights do not fit the model: {str(e).splitlines()[0]}") from None
 
 
-def load_weights(model: torch.nn.Module, name_or_path: str | Path) -> None:
-    """Initialise ``model`` from a checkpoint's (or a shipped model's) weights."""
+def load_weights(model: torch.nn.Module, name_or_path: str | Path, partial: bool = False) -> None:
+    """Initialise ``model`` from a checkpoint's (or a shipped model's) weights; ``partial`` copies only
+    the tensors that fit (see :func:`_load_state`)."""
     path = _checkpoint_path(name_or_path)
-    _load_state(model, read_checkpoint(path), path)
+    _load_state(model, read_checkpoint(path), path, partial)
 
 
 def stored_config(state: dict, overrides: list[str] | None = None) -> tuple[dict, Config]:

@@ -612,8 +612,76 @@ def oks_ap(
     }
 
 
+def box_ap(gt_coco: dict, detections: list[dict], max_dets: int = 100) -> dict[str, float]:
+    """COCO box AP (PROTOCOLS.md "Person detection"): pycocotools' ``COCOeval(..., iouType="bbox")``
+    re-implemented in NumPy on the same matching and accumulation code as :func:`oks_ap`.
+
+    gt_coco: a COCO JSON dict (``images``, ``annotations`` with ``bbox`` (x, y, w, h), ``area``,
+        ``iscrowd``, ``category_id``, ``id``; ``categories``); every annotation counts, with or without
+        keypoints; crowd boxes are ignore regions (a detection's overlap with one is intersection over the
+        detection's own area, as pycocotools' ``maskUtils.iou`` with iscrowd).
+    detections: ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``; area = w * h.
+    Returns fractions ``{"AP", "AP50", "AP75", "APs", "APm", "APl", "AR"}`` (AR at ``max_dets``).
+    """
+    from posekit.codecs.boxes import box_iou
+
+    iou_thrs, rec_thrs, _, _ = _coco_params()
+    area_rngs = [(0**2, 1e5**2), (0**2, 32**2), (32**2, 96**2), (96**2, 1e5**2)]
+    img_ids = sorted(set(im["id"] for im in gt_coco.get("images", [])))
+    cat_ids = sorted(set(c["id"] for c in gt_coco.get("categories", [])))
+    img_set, cat_set = set(img_ids), set(cat_ids)
+    gts_by: dict[tuple, list[dict]] = defaultdict(list)
+    for ann in gt_coco.get("annotations", []):
+        if ann["image_id"] in img_set and ann["category_id"] in cat_set:
+            crowd = int(ann.get("iscrowd", 0))
+            box = np.asarray(ann["bbox"], dtype=np.float64)
+            gts_by[ann["image_id"], ann["category_id"]].append({
+                "id": ann["id"], "box": box, "area": ann.get("area", box[2] * box[3]), "iscrowd": crowd,
+                "ignore": bool(crowd)})
+    bad = {d["image_id"] for d in detections} - img_set
+    if bad:
+        raise ValueError(f"detections refer to images not in the ground truth: {sorted(bad)[:5]}")
+    dts_by: dict[tuple, list[dict]] = defaultdict(list)
+    for i, d in enumerate(detections):
+        if d["category_id"] in cat_set:
+            box = np.asarray(d["bbox"], dtype=np.float64)
+            dts_by[d["image_id"], d["category_id"]].append(
+                {"id": i + 1, "box": box, "score": d["score"], "area": box[2] * box[3]})
+    T = len(iou_thrs)
+    precision = -np.ones((T, len(rec_thrs), len(cat_ids), len(area_rngs)))
+    recall = -np.ones((T, len(cat_ids), len(area_rngs)))
+    for k, cat in enumerate(cat_ids):
+        per_area: list[list] = [[] for _ in area_rngs]
+        for img in img_ids:
+            gts = gts_by.get((img, cat), [])
+            dts = dts_by.get((img, cat), [])
+            order = np.argsort([-d["score"] for d in dts], kind="mergesort")
+            dts = [dts[i] for i in order][:max_dets]
+            ious = np.zeros((0, 0))
+            if gts and dts:
+                db = np.stack([d["box"] for d in dts])
+                gb = np.stack([g["box"] for g in gts])
+                ious = box_iou(db, gb)
+                crowd = np.array([g["iscrowd"] for g in gts], dtype=bool)
+                if crowd.any():  # overlap with a crowd region: intersection over the detection's area
+                    union = (db[:, 2] * db[:, 3])[:, None] + (gb[:, 2] * gb[:, 3])[None]
+                    inter = ious * union / (1 + ious)
+                    ious[:, crowd] = (inter / np.maximum(db[:, 2:3] * db[:, 3:4], 1e-12))[:, crowd]
+            for a, rng in enumerate(area_rngs):
+                per_area[a].append(_evaluate_img(gts, dts, ious, rng, max_dets, iou_thrs))
+        for a in range(len(area_rngs)):
+            precision[:, :, k, a], recall[:, k, a] = _accumulate(per_area[a], max_dets, rec_thrs, T)
+
+    def mean(x: np.ndarray) -> float:
+        return float(np.mean(x[x > -1])) if np.any(x > -1) else -1.0
+
+    return {"AP": mean(precision[..., 0]), "AP50": mean(precision[0, ..., 0]),
+            "AP75": mean(precision[5, ..., 0]), "APs": mean(precision[..., 1]),
+            "APm": mean(precision[..., 2]), "APl": mean(precision[..., 3]), "AR": mean(recall[..., 0])}
+
+
 __all__ = [
     "COCO_SIGMAS", "PART_GROUPS", "PCKH_EXCLUDED", "PCK_THRESHOLDS", "PDJ_THRESHOLDS",
-    "auc", "box_size", "group_by_part", "joint_distances", "oks", "oks_ap", "pck", "pck_curve", "pckh",
+    "auc", "box_ap", "box_size", "group_by_part", "joint_distances", "oks", "oks_ap", "pck", "pck_curve", "pckh",
     "pcp", "pdj", "torso_size",
 ]

@@ -30,24 +30,32 @@ from tqdm import tqdm
 
 from posekit import metrics
 from posekit.codecs.heatmap import HeatmapCodec
-from posekit.config import Config, build_codec, build_model, resolve_data_root, to_dict
+from posekit.config import Config, SourceConfig, build_codec, build_model, resolve_data_root, to_dict
 from posekit.data import load
+from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.data.dataset import PoseDataset
+from posekit.data.detection import DetectionDataset
 from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
 from posekit.infer import predict_crops
 from posekit.types import Sample
 
 
 # ----------------------------------------------------------------------------------------------- data
-def load_sources(cfg: Config) -> list[Sample]:
-    """All training samples of ``cfg.data.train``, in config order."""
+def load_each_source(cfg: Config, sources: tuple[SourceConfig, ...] | None = None
+                     ) -> list[tuple[SourceConfig, list[Sample]]]:
+    """Each source of ``sources`` (default ``cfg.data.train``) with its samples (``data.limit`` applied)."""
     root = resolve_data_root(cfg.data.root)
-    samples: list[Sample] = []
-    for src in cfg.data.train:
+    out = []
+    for src in cfg.data.train if sources is None else sources:
         path = Path(src.path) if Path(src.path).is_absolute() else root / src.path
         loaded = load(src.format, path, split=src.split)
-        samples += loaded[: cfg.data.limit] if cfg.data.limit else loaded
-    return samples
+        out.append((src, loaded[: cfg.data.limit] if cfg.data.limit else loaded))
+    return out
+
+
+def load_sources(cfg: Config) -> list[Sample]:
+    """All training samples of ``cfg.data.train``, in config order."""
+    return [s for _, samples in load_each_source(cfg) for s in samples]
 
 
 def split_train_val(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
@@ -128,9 +136,46 @@ def make_dataset(cfg: Config, samples: list[Sample], codec: HeatmapCodec, train:
     return PoseDataset(samples, augment=augment, cache_margin=margin, cache_res=cache_res, **common)
 
 
+def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, DetectionDataset]:
+    """Detector training set (the training sources' images -- COCO-format sources with their annotated
+    boxes, the others with keypoint-extent boxes -- plus ``data.num_scenes`` composed scenes of their
+    people on ``data.backgrounds``) and validation set (the held-out images, as many composed scenes of
+    held-out people per 10 held-out images, and every ``data.val`` source)."""
+    d = cfg.data
+    each = load_each_source(cfg)
+    # COCO-format sets annotate every person's box; the others get keypoint-extent boxes
+    annotated_ids = {id(s) for src, samples in each if src.format == "coco" for s in samples}
+    train_samples, val_samples = split_train_val([s for _, ss in each for s in ss], d.val_fraction, d.val_seed)
+    composer = val_composer = None
+    if d.backgrounds:
+        root = resolve_data_root(d.root)
+        backgrounds = read_backgrounds(Path(d.backgrounds) if Path(d.backgrounds).is_absolute()
+                                       else root / d.backgrounds)
+        # every 5th background is kept for validation scenes: no background is seen in both
+        train_bg = [b for i, b in enumerate(backgrounds) if i % 5]
+        val_bg = [b for i, b in enumerate(backgrounds) if i % 5 == 0]
+        skeleton = cfg.model.skeleton
+        composer = SceneComposer([s for s in train_samples if s.skeleton.name == skeleton], train_bg)
+        val_people = [s for s in val_samples if s.skeleton.name == skeleton]
+        if val_people:
+            val_composer = SceneComposer(val_people, val_bg)
+
+    def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+        return ([s for s in samples if id(s) in annotated_ids], [s for s in samples if id(s) not in annotated_ids])
+
+    train_set = DetectionDataset(codec, *split(train_samples), composer=composer, num_scenes=d.num_scenes)
+    val_extra = [s for _, ss in load_each_source(cfg, d.val) for s in ss]  # validation-only sets: COCO format
+    val_ann, val_kp = split(val_samples)
+    val_set = DetectionDataset(codec, val_ann + val_extra, val_kp, composer=val_composer,
+                               num_scenes=max(1, len(val_samples) // 10) if val_composer else 0, augment=False)
+    return train_set, val_set
+
+
 def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> tuple[PoseDataset, PoseDataset]:
     """Training (augmented) and validation (plain) datasets from the config's sources, crop caches
     built (decoded once, saved under ``data.cache_dir``)."""
+    if cfg.data.kind == "detection":
+        return build_detection_datasets(cfg, codec)
     train_samples, val_samples = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.data.val_seed)
     train_set = make_dataset(cfg, train_samples, codec, train=True)
     val_set = make_dataset(cfg, val_samples, codec, train=False)
@@ -139,7 +184,7 @@ def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> t
     for ds in (train_set, val_set):
         if distributed and dist.get_rank() != 0:
             dist.barrier()
-        if len(ds):
+        if len(ds) and isinstance(ds, PoseDataset):
             ds.build_cache(progress=progress)
         if distributed and dist.get_rank() == 0:
             dist.barrier()
@@ -172,6 +217,36 @@ def validate(model: torch.nn.Module, dataset: PoseDataset, codec: HeatmapCodec, 
     skeleton = dataset.skeleton
     result = metrics.pck(pred, gt, metrics.torso_size(gt, skeleton), alpha=0.2)
     return {"pck@0.2": 100.0 * float(result["mean"]), "num_people": len(gts)}
+
+
+@torch.no_grad()
+def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device: torch.device,
+                       batch_size: int = 16, channels_last: bool = False) -> dict:
+    """Box AP of the detector on ``dataset``'s letterboxed validation images (PROTOCOLS.md "Person
+    detection", in input pixels). Returns {"box_ap": %, "box_ap50": %, "num_images": n}."""
+    was_training = model.training
+    model.eval()
+    codec = dataset.codec
+    images, annotations, detections = [], [], []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    for batch in loader:
+        x = batch["image"].to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = {k: v.cpu().numpy() for k, v in model(x).items()}
+        for j, index in enumerate(batch["index"].tolist()):
+            boxes, scores = codec.decode(out["centers"][j, 0], out["sizes"][j], out["offsets"][j], threshold=0.01)
+            images.append({"id": index})
+            people, ignore = dataset.boxes(index)
+            for crowd, group in ((0, people), (1, ignore)):
+                for b in group:
+                    annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": 1,
+                                        "bbox": b.tolist(), "area": float(b[2] * b[3]), "iscrowd": crowd})
+            detections += [{"image_id": index, "category_id": 1, "bbox": b.tolist(), "score": float(s)}
+                           for b, s in zip(boxes, scores)]
+    model.train(was_training)
+    result = metrics.box_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections)
+    return {"box_ap": 100 * result["AP"], "box_ap50": 100 * result["AP50"], "num_images": len(images)}
 
 
 # -------------------------------------------------------------------------------------------- helpers
@@ -277,7 +352,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
     if cfg.model.init_weights and not resume:
         from posekit.infer import load_weights
 
-        load_weights(model, cfg.model.init_weights)
+        load_weights(model, cfg.model.init_weights, partial=True)
     model = model.to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -370,13 +445,21 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
 
         if step % eval_every == 0 or step == t.max_steps:
             if is_main and len(val_set):
-                val = validate(model, val_set, codec, device, channels_last=t.channels_last)
-                record = {"step": step, "val_pck": val["pck@0.2"], "time": time.time()}
+                if isinstance(val_set, DetectionDataset):
+                    val = validate_detection(model, val_set, device, channels_last=t.channels_last)
+                    score = val["box_ap50"]
+                    record = {"step": step, "val_box_ap50": score, "val_box_ap": val["box_ap"], "time": time.time()}
+                    message = f"box AP@.5 {score:.2f}, AP {val['box_ap']:.2f} ({val['num_images']} images)"
+                else:
+                    val = validate(model, val_set, codec, device, channels_last=t.channels_last)
+                    score = val["pck@0.2"]
+                    record = {"step": step, "val_pck": score, "time": time.time()}
+                    message = f"PCK@0.2 {score:.2f} ({val['num_people']} people)"
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                bar.write(f"step {step}: validation PCK@0.2 {val['pck@0.2']:.2f} ({val['num_people']} people)")
-                if val["pck@0.2"] > best:
-                    best = val["pck@0.2"]
+                bar.write(f"step {step}: validation {message}")
+                if score > best:
+                    best = score
                     save_checkpoint(best_path, checkpoint(step))
         out_of_time = time.time() > deadline
         if world > 1:  # every rank must agree to stop, or the others would hang in all-reduce

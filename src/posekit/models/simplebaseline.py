@@ -68,8 +68,8 @@ class SimpleBaseline(nn.Module):
         nn.init.normal_(self.final.weight, std=0.001)
         nn.init.zeros_(self.final.bias)
 
-    def heatmaps(self, image: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) -> (N, K, H/4, W/4) raw heatmaps."""
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, head_width, H/4, W/4): the head's features before the last 1x1 conv."""
         x = self.stem(image)
         feats = []
         for stage in self.stages:
@@ -78,7 +78,11 @@ class SimpleBaseline(nn.Module):
         for up, skip in zip(self.ups, reversed(feats[:-1])):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = up(torch.cat([x, skip], dim=1))
-        return self.final(x)
+        return x
+
+    def heatmaps(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, K, H/4, W/4) raw heatmaps."""
+        return self.final(self.features(image))
 
     def forward(self, image: torch.Tensor, targets: dict | None = None) -> dict:
         heatmaps = self.heatmaps(image)
