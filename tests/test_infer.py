@@ -85,9 +85,10 @@ def test_cli_predict_image_and_video(checkpoint, data_root, tmp_path, capsys):
     assert code == 0
     results = json.loads(out_json.read_text())
     assert len(results) == 1 + 3
-    assert {"image", "keypoints", "score", "skeleton"} <= set(results[0])
+    assert {"image_id", "category_id", "keypoints", "score", "bbox", "skeleton", "file_name"} <= set(results[0])
     assert len(results[0]["keypoints"]) == 14 * 3
     assert [r["frame"] for r in results[1:]] == [0, 1, 2]
+    assert [r["image_id"] for r in results] == [1, 2, 3, 4]
     assert (tmp_path / "draw" / "messi5_pose.png").exists()
     assert (tmp_path / "draw" / "clip_pose.mp4").stat().st_size > 0
 
@@ -153,7 +154,7 @@ def test_predictor_settings_travel_with_the_weights(checkpoint, tmp_path, capsys
     assert main(["export", str(checkpoint), "--out", str(out), "--set", "predict.refine_steps=4",
                  "--set", "predict.box_threshold=0.25"]) == 0
     tuned = load_model(out)
-    assert (tuned.refine_steps, tuned.box_threshold, tuned.use_detector) == (4, 0.25, True)
+    assert (tuned.refine_steps, tuned.box_threshold, tuned.use_detector) == (4, 0.25, False)
     assert load_model(out, refine_steps=1).refine_steps == 1
     old = torch.load(checkpoint, weights_only=False)
     del old["config"]["predict"]
@@ -161,3 +162,41 @@ def test_predictor_settings_travel_with_the_weights(checkpoint, tmp_path, capsys
     assert load_model(tmp_path / "old.pt").refine_steps == PredictConfig.refine_steps
     assert main(["export", str(checkpoint), "--out", str(out), "--set", "predict.no_such=1"]) == 2
     assert "no_such" in capsys.readouterr().err
+
+
+def test_results_json_round_trips_through_pycocotools(checkpoint, data_root, tmp_path):
+    """`posekit predict --json` writes COCO results that pycocotools' loadRes accepts (image ids with the
+    file names beside them), and posekit reads its own file back to the same people."""
+    from pycocotools.coco import COCO
+
+    from posekit.types import read_results
+
+    out_json = tmp_path / "p.json"
+    images = [data_root / "unlabeled" / n for n in ("messi5.jpg", "basketball1.png")]
+    assert main(["predict", *map(str, images), "--model", str(checkpoint), "--json", str(out_json)]) == 0
+    results = json.loads(out_json.read_text())
+    gt = COCO()
+    gt.dataset = {"images": [{"id": i + 1, "file_name": str(p)} for i, p in enumerate(images)],
+                  "annotations": [], "categories": [{"id": 1, "name": "person"}]}
+    gt.createIndex()
+    loaded = gt.loadRes(str(out_json))
+    assert len(loaded.getAnnIds()) == len(results) > 0
+    files = {r["image_id"]: r["file_name"] for r in results}
+    assert all(files[i] == str(images[i - 1]) for i in files)
+    back = read_results(out_json)
+    assert len(back) == len(results)
+    np.testing.assert_allclose(back[0][2].keypoints.reshape(-1), results[0]["keypoints"])
+
+
+def test_predict_folder_with_an_unreadable_file_finishes_the_rest(checkpoint, data_root, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "c.jpg"):
+        (folder / name).write_bytes((data_root / "unlabeled" / "messi5.jpg").read_bytes())
+    (folder / "b.jpg").write_bytes(b"not an image")
+    out_json = tmp_path / "p.json"
+    assert main(["predict", str(folder), "--model", str(checkpoint), "--json", str(out_json)]) == 1
+    err = capsys.readouterr().err
+    assert "b.jpg" in err and "1 of 3 inputs failed" in err
+    files = {r["file_name"] for r in json.loads(out_json.read_text())}
+    assert files == {str(folder / "a.jpg"), str(folder / "c.jpg")}

@@ -421,3 +421,52 @@ def test_oks_ap_matches_pycocotools_on_coco_mini():
         res = oks_ap(gt, dets)
         assert 0.0 < res["AP"] < 1.0
     assert max(diffs) <= 1e-6
+
+
+# ------------------------------------------------------------------------------------------------
+# box AP vs pycocotools
+# ------------------------------------------------------------------------------------------------
+
+
+def test_box_ap_matches_pycocotools_on_coco_mini():
+    """Person boxes of the real COCO-mini val annotations (crowd regions included), jittered, missed and
+    padded with false positives: box_ap equals COCOeval(iouType="bbox") to 1e-6."""
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from posekit.metrics import box_ap
+
+    path = _data_root() / "coco_mini" / "annotations" / "person_keypoints_val2017.json"
+    if not path.exists():
+        pytest.skip(f"{path} not found (set POSEKIT_DATA)")
+    gt = json.loads(path.read_text())
+    assert any(a["iscrowd"] for a in gt["annotations"])
+    rng = np.random.default_rng(1)
+    dets = []
+    for a in gt["annotations"]:
+        if rng.random() < 0.2:
+            continue
+        x, y, w, h = a["bbox"]
+        j = rng.normal(0, rng.choice([0.02, 0.1, 0.3]), 4) * [w, h, w, h]
+        dets.append({"image_id": a["image_id"], "category_id": 1, "score": _score(rng),
+                     "bbox": [round(float(v), 2) for v in (x + j[0], y + j[1], max(1.0, w + j[2]), max(1.0, h + j[3]))]})
+    for im in gt["images"]:
+        for _ in range(int(rng.integers(0, 3))):
+            w, h = rng.uniform(5, 200), rng.uniform(5, 200)
+            dets.append({"image_id": im["id"], "category_id": 1, "score": _score(rng),
+                         "bbox": [float(rng.uniform(0, im["width"] - w)), float(rng.uniform(0, im["height"] - h)), w, h]})
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        ev = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(dets)), iouType="bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    ours = box_ap(gt, dets)
+    ref = {"AP": ev.stats[0], "AP50": ev.stats[1], "AP75": ev.stats[2], "APs": ev.stats[3], "APm": ev.stats[4],
+           "APl": ev.stats[5], "AR": ev.stats[8]}
+    for k, v in ref.items():
+        assert abs(ours[k] - v) <= 1e-6, (k, ours[k], v)
+    assert 0.05 < ours["AP"] < 0.9

@@ -63,76 +63,109 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> None:
     from posekit.data import load, parse_spec
-    from posekit.evaluate import predict_dataset, score
+    from posekit.evaluate import GT_BOX_SOURCES, KEYPOINT_BOX_SOURCE, evaluate_oks, predict_dataset, score
     from posekit.infer import load_model
 
     fmt, path = parse_spec(args.data)
     samples = load(fmt, path, split=args.split)
+    note = ""
+    if fmt == "mpii":  # the h5 lists people whose photo is not at hand: score those with an image
+        present = [s for s in samples if s.image_path.is_file()]
+        note = f" ({len(present)} of {len(samples)} images present; the others are annotation-only)"
+        samples = present
     if args.limit:
         samples = samples[: args.limit]
     predictor = load_model(args.model, device=args.device, overrides=args.set)
-    pred, gt, heads = predict_dataset(predictor, samples, gt_boxes=args.gt_boxes)
-    result = score(pred, gt, predictor.skeleton, heads)
-    protocol = "ground-truth boxes" if args.gt_boxes else "whole images, no ground-truth boxes"
-    print(f"{args.model} on {fmt}:{path} split={args.split}: {len(pred)} people, {protocol}")
-    fmt = lambda v: "  n/a" if v is None else f"{v:6.2f}"  # noqa: E731  (None: nothing was counted)
-    print(f"  PCK@0.2 (torso) {fmt(result['pck@0.2'])}   AUC {fmt(result['auc'])}"
-          + (f"   PCP {fmt(result['pcp'])}" if "pcp" in result else "")
-          + (f"   PCKh@0.5 {fmt(result['pckh@0.5'])}" if "pckh@0.5" in result else ""))
-    print("  " + "  ".join(f"{k} {fmt(v).strip()}" for k, v in result["per_part"].items()))
+    boxes = GT_BOX_SOURCES.get(fmt, KEYPOINT_BOX_SOURCE)
+    protocol = f"ground-truth boxes: {boxes}" if args.gt_boxes else "whole images, no ground-truth boxes"
+    report = {"model": str(args.model), "overrides": args.set, "data": args.data, "split": args.split,
+              "protocol": protocol, "num_images": len(samples)}
+    print(f"{args.model} on {fmt}:{path} split={args.split}{note}: {protocol}")
+    fmt_v = lambda v: "  n/a" if v is None else f"{v:6.2f}"  # noqa: E731  (None: nothing was counted)
+    if fmt == "coco":
+        result = evaluate_oks(predictor, samples, gt_boxes=args.gt_boxes)
+        print(f"  OKS-AP {fmt_v(result['AP'])}   AP50 {fmt_v(result['AP50'])}   AP75 {fmt_v(result['AP75'])}   "
+              f"AR {fmt_v(result['AR'])}   ({result['num_people']} people, {len(result['joints'])} joints: "
+              f"{', '.join(result['joints'])})")
+        report.update(metrics=result, num_people=result["num_people"])
+    else:
+        match = "nearest" if fmt == "mpii" else "top"
+        pred, gt, heads = predict_dataset(predictor, samples, gt_boxes=args.gt_boxes, fmt=fmt, match=match)
+        result = score(pred, gt, predictor.skeleton, heads)
+        shared = int((gt[..., 2] > 0).any(0).sum())
+        print(f"  {len(pred)} people; {shared} joints of {predictor.skeleton.name} labelled in the data"
+              + ("; each annotated person matched to the nearest returned person" if match == "nearest" and
+                 not args.gt_boxes else ""))
+        print(f"  PCK@0.2 (torso) {fmt_v(result['pck@0.2'])}   AUC {fmt_v(result['auc'])}"
+              + (f"   PCP {fmt_v(result['pcp'])}" if "pcp" in result else "")
+              + (f"   PCKh@0.5 {fmt_v(result['pckh@0.5'])}   PCKh@0.1 {fmt_v(result['pckh@0.1'])}"
+                 if "pckh@0.5" in result else ""))
+        print("  " + "  ".join(f"{k} {fmt_v(v).strip()}" for k, v in result["per_part"].items()))
+        report.update(metrics=result, num_people=int(len(pred)), match=match)
     if args.json:
-        report = {"model": str(args.model), "overrides": args.set, "data": args.data, "split": args.split,
-                  "protocol": protocol, "metrics": result, "num_images": len(samples), "num_people": int(len(pred))}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"  -> {args.json}")
 
 
-def _cmd_predict(args: argparse.Namespace) -> None:
+def _cmd_predict(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
     from posekit.data.dataset import read_image
     from posekit.infer import VIDEO_SUFFIXES, iter_inputs, load_model
+    from posekit.types import results_json
     from posekit.viz import draw_predictions, save_image
 
     predictor = load_model(args.model, device=args.device, overrides=args.set)
     inputs = list(iter_inputs(args.paths))
+    if not inputs:
+        raise ValueError(f"no images or videos in {args.paths}")
     draw_dir = Path(args.draw) if args.draw else None
     if draw_dir:
         draw_dir.mkdir(parents=True, exist_ok=True)
-    results = []
+    found: list[tuple[str, int | None, list]] = []  # (file, frame, predictions)
+    failed = []
     for path in tqdm(inputs, desc="predicting", unit="file", disable=len(inputs) < 2):
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            writer = None
-            cap = cv2.VideoCapture(str(path))
-            fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-            total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-            cap.release()
-            for index, frame, preds in tqdm(predictor.predict_video(path), total=total, desc=path.name,
-                                            unit="frame"):
-                results += [dict(p.to_coco(str(path)), frame=index) for p in preds]
+        try:
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                writer = None
+                cap = cv2.VideoCapture(str(path))
+                fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+                total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+                cap.release()
+                for index, frame, preds in tqdm(predictor.predict_video(path), total=total, desc=path.name,
+                                                unit="frame"):
+                    found.append((str(path), index, preds))
+                    if draw_dir:
+                        if writer is None:
+                            out_video = draw_dir / (path.stem + "_pose.mp4")
+                            h, w = frame.shape[:2]
+                            writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                        writer.write(draw_predictions(frame, preds))
+                if writer is not None:
+                    writer.release()
+                    print(f"{path} -> {out_video}")
+            else:
+                image = read_image(path)
+                preds = predictor.predict(image)
+                found.append((str(path), None, preds))
                 if draw_dir:
-                    if writer is None:
-                        out_video = draw_dir / (path.stem + "_pose.mp4")
-                        h, w = frame.shape[:2]
-                        writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                    writer.write(draw_predictions(frame, preds))
-            if writer is not None:
-                writer.release()
-                print(f"{path} -> {out_video}")
-        else:
-            image = read_image(path)
-            preds = predictor.predict(image)
-            results += [p.to_coco(str(path)) for p in preds]
-            if draw_dir:
-                save_image(draw_dir / (path.stem + "_pose.png"), draw_predictions(image, preds))
-            for p in preds:
-                print(f"{path}: person score {p.score:.2f}, box {[round(float(v)) for v in p.box]}")
+                    save_image(draw_dir / (path.stem + "_pose.png"), draw_predictions(image, preds))
+                print(f"{path}: {len(preds)} {'person' if len(preds) == 1 else 'people'}"
+                      + "".join(f"\n  score {p.score:.2f}, box {[round(float(v)) for v in p.box]}" for p in preds))
+        except (OSError, ValueError) as e:  # one bad file must not lose the others' results
+            print(f"posekit: warning: skipped {path}: {e}", file=sys.stderr)
+            failed.append(str(path))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        results = results_json(found)
         Path(args.json).write_text(json.dumps(results, indent=1))
-        print(f"{len(results)} predictions -> {args.json}")
+        print(f"{len(results['annotations'])} people in {len(results['images'])} images/frames -> {args.json}")
+    if failed:
+        print(f"posekit: error: {len(failed)} of {len(inputs)} inputs failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -240,11 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     from posekit.data.errors import DataError
 
     try:
-        args.func(args)
+        rc = args.func(args)
     except (DataError, ConfigError, OSError, IndexError, KeyError, ValueError) as e:
         print(f"posekit: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

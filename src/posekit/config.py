@@ -72,6 +72,7 @@ class DataConfig:
     translate_frac: float = 0.1
     photometric: bool = True
     cache_dir: str = "~/.cache/posekit"
+    cache: bool = True  # decode each person's neighbourhood once (see PoseDataset); False = decode per item
     num_workers: int = 1
     limit: int = 0  # first N images of each source only (0 = all): smoke tests and quick runs
     val: tuple[SourceConfig, ...] = ()  # extra validation-only sources (e.g. COCO-mini train photos)
@@ -106,14 +107,29 @@ class TrainConfig:
 class PredictConfig:
     """How :class:`~posekit.infer.Predictor` runs this model on whole images; stored with the weights, so
     settings chosen on validation for one model travel with it (``posekit export --set predict.KEY=V``).
+
+    detector: a person detector checkpoint (a shipped name such as ``"detector"`` or a path); each box it
+    finds is posed (top-down, every person). "" = no detector: the single most confident person is
+    searched for over the whole image (plus HOG boxes with ``use_detector``).
+    detector_size: longer side of the detector's input in pixels (rounded up to a multiple of 32).
+    detector_threshold: boxes scoring below this are not posed. person_threshold: people whose score
+    (box score x mean keypoint score) is below this are not returned. oks_nms: people overlapping a
+    higher-scoring one with OKS above this are dropped. max_people: at most this many per image.
     refine_steps: re-crop passes on the box of the previous pass's keypoints. box_threshold: the keypoints
-    that shape that box score at least this fraction of the best one. use_detector: HOG people boxes as
-    extra candidates. flip_test: average with the mirrored crop."""
+    that shape that box score at least this fraction of the best one. use_detector: OpenCV's HOG people
+    boxes as extra candidates of the detector-less search (a fallback, off unless asked for).
+    flip_test: average with the mirrored crop."""
 
     refine_steps: int = 2
     box_threshold: float = 0.5
-    use_detector: bool = True
+    use_detector: bool = False
     flip_test: bool = True
+    detector: str = ""
+    detector_size: int = 256
+    detector_threshold: float = 0.2
+    person_threshold: float = 0.05
+    oks_nms: float = 0.9
+    max_people: int = 20
 
 
 @dataclass(frozen=True)

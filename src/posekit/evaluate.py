@@ -1,8 +1,15 @@
 """Score a Predictor on a labelled dataset, the way users run it (PROTOCOLS.md).
 
 By default each whole image goes to ``Predictor.predict`` with no ground-truth box (the model must
-find the person itself); ``gt_boxes=True`` crops each annotated person's keypoint box instead (the
-common "ground-truth box" protocol; say which when reporting).
+find the people itself). ``gt_boxes=True`` poses each annotated person in the box the dataset's protocol
+hands a top-down method (:func:`gt_box`; PROTOCOLS.md "Ground-truth person boxes").
+
+Single-person metrics (PCK, PCKh, PCP) need one prediction per annotated person: ``match="top"`` takes
+the top-scoring person the predictor returns (LSP, PARSE: one person per image), ``match="nearest"``
+the returned person nearest to each annotated one (mean distance over the joints both label; MPII
+photos hold several people of whom one or two are annotated). A person with no prediction at all
+counts as missed on every joint. Multi-person data in COCO format is scored with OKS-AP
+(:func:`evaluate_oks`).
 """
 
 from __future__ import annotations
@@ -14,36 +21,129 @@ from posekit import metrics
 from posekit.data.dataset import person_box
 from posekit.infer import Predictor
 from posekit.metrics import PCK_THRESHOLDS
-from posekit.skeletons import map_keypoints
-from posekit.types import Sample
+from posekit.skeletons import Skeleton, common_joints, map_keypoints
+from posekit.types import Person, Sample, box_from_keypoints
+
+#: what a --gt-boxes figure used, per dataset format (reported with every figure)
+GT_BOX_SOURCES = {
+    "mpii": "MPII annotated centre/scale (crop side 200 x scale of valid.h5, i.e. the official 200 x scale x 1.25)",
+    "coco": "COCO annotated bbox, enlarged x 1.25 at crop time",
+}
+KEYPOINT_BOX_SOURCE = "tight box around the ground-truth keypoints x 1.25 (the images are person-centred crops)"
 
 
-def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False,
-                    progress: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
+def gt_box(person: Person, fmt: str, padding: float = 1.25) -> np.ndarray | None:
+    """The person box the dataset's protocol hands a top-down method (PROTOCOLS.md), as (x, y, w, h) in
+    image pixels *before* the predictor's ``padding``: MPII -> a square of side 200 x ``scale`` / padding
+    about ``center`` (so the crop is the reference code's 200 x scale); COCO -> the annotated ``bbox``;
+    others (LSP, LSPet, JHMDB: person-centred crops with no box) -> the keypoints' tight box."""
+    if fmt == "mpii" and "center" in person.extra and person.extra.get("scale"):
+        side = 200.0 * float(person.extra["scale"]) / padding
+        c = np.asarray(person.extra["center"], dtype=np.float64)
+        return np.array([c[0] - side / 2, c[1] - side / 2, side, side])
+    if fmt == "coco":
+        return person_box(person, source="annotation")
+    return person_box(person)
+
+
+def _nearest(preds: list, gt: np.ndarray, skeleton: Skeleton) -> np.ndarray | None:
+    """The keypoints of the prediction nearest to ``gt`` (model skeleton, (K, 3)) by mean distance over
+    the joints the ground truth labels; None when there is no prediction."""
+    if not preds:
+        return None
+    labelled = gt[:, 2] > 0
+    dists = [np.linalg.norm(p.keypoints[labelled, :2] - gt[labelled, :2], axis=1).mean() if labelled.any() else 0
+             for p in preds]
+    return preds[int(np.argmin(dists))].keypoints
+
+
+def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False, fmt: str = "",
+                    match: str = "top", progress: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
     """Predicted and ground-truth keypoints, both (N, K, 3) in image pixels and in the *model's*
     skeleton (ground truth re-expressed by joint name; joints the data lacks get v = 0), plus the
-    people's head sizes (None where absent). Without ``gt_boxes`` every image must hold one person."""
+    people's head sizes (None where absent). ``fmt`` (the dataset format) picks the ground-truth box
+    source (:func:`gt_box`); ``match`` "top" or "nearest" (module docstring). A person the predictor
+    missed gets a prediction of zeros (score 0), counted wrong."""
+    if match not in ("top", "nearest"):
+        raise ValueError(f"match must be 'top' or 'nearest', got {match!r}")
+    K = predictor.skeleton.num_joints
     preds, gts, heads = [], [], []
     for sample in tqdm(samples, desc="evaluating", unit="img", disable=not progress):
         people = [p for p in sample.people if not p.is_crowd and p.num_labelled > 0]
         if not people:
             continue
+        targets = [map_keypoints(p.keypoints, sample.skeleton, predictor.skeleton) for p in people]
         if gt_boxes:
-            people = [p for p in people if person_box(p) is not None]
-            boxes = [person_box(p) for p in people]  # the box training cropped by
-            found = predictor.predict(sample.image_path, boxes=boxes)
+            boxes = [gt_box(p, fmt, predictor.padding) for p in people]
+            kept = [i for i, b in enumerate(boxes) if b is not None]
+            people, targets = [people[i] for i in kept], [targets[i] for i in kept]
+            found = [p.keypoints for p in predictor.predict(sample.image_path, boxes=[boxes[i] for i in kept])]
         else:
-            if len(people) != 1:
-                raise ValueError(f"{sample.image_path}: {len(people)} people; whole-image evaluation scores "
-                                 "single-person images only (use --gt-boxes for multi-person data)")
-            found = predictor.predict(sample.image_path)
-        for person, pred in zip(people, found):
-            preds.append(pred.keypoints)
-            gts.append(map_keypoints(person.keypoints, sample.skeleton, predictor.skeleton))
+            returned = predictor.predict(sample.image_path)
+            if match == "top":
+                if len(people) != 1:
+                    raise ValueError(f"{sample.image_path}: {len(people)} annotated people; the top-scoring "
+                                     "person can stand for one only (use match='nearest' or --gt-boxes)")
+                found = [returned[0].keypoints if returned else None]
+            else:
+                found = [_nearest(returned, t, predictor.skeleton) for t in targets]
+        for person, target, kp in zip(people, targets, found):
+            preds.append(np.zeros((K, 3)) if kp is None else kp)
+            gts.append(target)
             heads.append(person.head_size)
     if not preds:
         raise ValueError("no labelled people to evaluate")
     return np.stack(preds), np.stack(gts), heads
+
+
+def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False,
+                 progress: bool = True) -> dict:
+    """OKS-AP (PROTOCOLS.md "COCO" / "Multi-person") of the predictor on COCO-format samples, over the
+    joints the model's skeleton and the data's share (the 12 limb joints for an LSP-14 model on COCO-17),
+    with the data skeleton's sigmas for them; ground-truth people with none of those joints labelled are
+    dropped, crowd regions kept as ignore regions; area = the annotation's ``area`` (keypoint box area
+    when absent). ``gt_boxes``: each annotated person is posed in its ``bbox`` x 1.25 (a detection each).
+    Returns the :func:`posekit.metrics.oks_ap` summary in percent plus counts and the joints used."""
+    if not samples:
+        raise ValueError("no images to evaluate")
+    data_skeleton = samples[0].skeleton
+    pairs = common_joints(predictor.skeleton, data_skeleton)  # (model index, data index), data order
+    if len(pairs) < 3:
+        raise ValueError(f"{predictor.skeleton.name} and {data_skeleton.name} share {len(pairs)} joints")
+    mi = [m for m, _ in pairs]
+    di = [d for _, d in pairs]
+    if data_skeleton.oks_sigmas is None:
+        raise ValueError(f"skeleton {data_skeleton.name} has no OKS sigmas")
+    sigmas = np.asarray(data_skeleton.oks_sigmas, dtype=np.float64)[di]
+    images, annotations, detections = [], [], []
+    for image_id, sample in enumerate(tqdm(samples, desc="evaluating", unit="img", disable=not progress)):
+        images.append({"id": image_id})
+        scored = []
+        for person in sample.people:
+            kp = person.keypoints[di]
+            if not person.is_crowd and not (kp[:, 2] > 0).any():
+                continue  # none of the shared joints labelled: dropped (PROTOCOLS.md)
+            box = np.asarray(person.box, dtype=np.float64) if person.box is not None else box_from_keypoints(kp)
+            area = person.area if person.area is not None else float(box[2] * box[3])
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "keypoints": kp.reshape(-1).tolist(), "num_keypoints": int((kp[:, 2] > 0).sum()),
+                                "area": area, "bbox": box.tolist(), "iscrowd": int(person.is_crowd)})
+            if not person.is_crowd:
+                scored.append(person)
+        if gt_boxes:
+            boxes = [gt_box(p, "coco") for p in scored]
+            found = predictor.predict(sample.image_path, boxes=[b for b in boxes if b is not None]) if scored else []
+        else:
+            found = predictor.predict(sample.image_path)
+        for p in found:
+            detections.append({"image_id": image_id, "category_id": 1, "score": float(p.score),
+                               "keypoints": p.keypoints[mi].reshape(-1).tolist()})
+    gt = {"images": images, "annotations": annotations, "categories": [{"id": 1}]}
+    result = metrics.oks_ap(gt, detections, sigmas=sigmas)
+    out = {k: round(100.0 * v, 2) if v >= 0 else None for k, v in result.items()}
+    out.update({"num_images": len(images), "num_people": sum(1 for a in annotations if not a["iscrowd"]),
+                "num_detections": len(detections), "joints": [data_skeleton.joints[d] for d in di]})
+    return out
 
 
 def score(pred: np.ndarray, gt: np.ndarray, skeleton, head_sizes: list | None = None) -> dict:
@@ -64,9 +164,13 @@ def score(pred: np.ndarray, gt: np.ndarray, skeleton, head_sizes: list | None = 
         out["pcp"] = _pct(strict["mean"])
         out["pcp_per_limb"] = _pct_dict(strict["per_limb"].items())
         out["pcp_loose"] = _pct(metrics.pcp(pred, gt, skeleton, strict=False)["mean"])
-    if skeleton.name == "mpii16" and head_sizes and all(h is not None for h in head_sizes):
-        # PCKh as PROTOCOLS.md: pelvis and thorax excluded, <= 0.5 x head size.
-        out["pckh@0.5"] = _pct(metrics.pckh(pred, gt, np.asarray(head_sizes, dtype=np.float64))["mean"])
+    if head_sizes and all(h is not None for h in head_sizes):
+        # PCKh as PROTOCOLS.md: pelvis and thorax excluded (an LSP-14 model has neither), <= alpha x head size
+        hs = np.asarray(head_sizes, dtype=np.float64)
+        res = metrics.pckh(pred, gt, hs, skeleton=skeleton)
+        out["pckh@0.5"] = _pct(res["mean"])
+        out["pckh@0.1"] = _pct(metrics.pckh(pred, gt, hs, alpha=0.1, skeleton=skeleton)["mean"])
+        out["pckh_per_joint"] = _pct_dict(zip(skeleton.joints, res["per_joint"]))
     return out
 
 

@@ -1,15 +1,19 @@
-"""Prediction: a trained top-down heatmap model wrapped for images, folders and videos.
+"""Prediction: trained models wrapped for images, folders and videos.
 
-``load_model("default")`` loads the weights shipped in the package; ``load_model(path)`` a checkpoint
-written by ``posekit train``. ``Predictor.predict(image, boxes=None)`` returns keypoints in the input
-image's pixels.
+``load_model("default")`` loads the pipeline shipped in the package; ``load_model(path)`` a checkpoint
+written by ``posekit train``. ``Predictor.predict(image, boxes=None)`` returns every person found, in
+the input image's pixels, sorted by score.
 
-Finding the person without boxes (until posekit has a trained detector): candidate boxes are the
-whole image plus OpenCV's HOG people detector (Dalal & Triggs 2005, built into OpenCV, no download);
-the model runs on each candidate and then *re-crops* on the box implied by its own keypoints (the
-keypoints' extent x ``padding``), which puts the person at the scale and position the model was
-trained on. The candidate whose refined pose has the highest mean keypoint confidence wins. This is
-iterative re-cropping as in DeepPose's cascade, applied at inference with the same network.
+Top-down (G-RMI, Papandreou et al. 2017): a person detector (:class:`PersonDetector`, posekit's trained
+CenterNet) proposes boxes; the pose network runs on each box enlarged by ``padding`` (x 1.25), optionally
+re-cropping on the box implied by its own keypoints (``refine_steps``, the DeepPose-cascade idea applied
+with the same network); each person is scored box score x mean keypoint score (the rescoring of the
+COCO top-down protocol), OKS-NMS removes duplicates, and people under ``person_threshold`` are dropped,
+so an image with nobody in it gives an empty list.
+
+Without a detector (models trained before there was one): the single most confident person is searched
+for: the whole image (plus OpenCV's HOG people boxes when ``use_detector`` is set) is a candidate, refined
+by re-cropping, and the candidate with the highest mean keypoint score is returned.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ import cv2
 import numpy as np
 import torch
 
+from posekit.codecs.boxes import CenterBoxCodec
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.codecs.regression import RegressionCodec
 from posekit.config import Config, PredictConfig, apply_overrides, build_codec, build_model, from_dict
 from posekit.data.dataset import normalize_image, read_image
+from posekit.data.detection import boxes_to_image, letterbox, letterbox_matrix
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
 from posekit.skeletons import Skeleton, get_skeleton
 from posekit.types import Prediction, box_from_keypoints
@@ -71,23 +77,97 @@ def predict_crops(model: torch.nn.Module, images: torch.Tensor, codec: HeatmapCo
     raise ValueError(f"model output has neither 'heatmaps' nor 'coords' (keys: {sorted(out)})")
 
 
-class Predictor:
-    """Top-down single-person pose predictor.
+def _input_size_for(image_shape: tuple[int, ...], longer_side: int) -> tuple[int, int]:
+    """(W, H) of a letterboxed network input: the image's aspect, longer side ``longer_side``, both
+    rounded up to multiples of 32 (the detector's deepest stride)."""
+    h, w = image_shape[:2]
+    s = longer_side / max(h, w)
+    return (max(32, int(np.ceil(w * s / 32)) * 32), max(32, int(np.ceil(h * s / 32)) * 32))
 
-    model: a heatmap model whose eval forward returns {"heatmaps": (N, K, h, w)}.
+
+class PersonDetector:
+    """Boxes of people in a whole image, from a :class:`~posekit.models.centernet.CenterNet`.
+
+    The image is letterboxed to ``size`` on its longer side (the aspect kept, sides multiples of 32),
+    the centre heatmap decoded by ``codec`` (its calibration applied), boxes mapped back to image pixels.
+    """
+
+    def __init__(self, model: torch.nn.Module, codec: CenterBoxCodec, device: torch.device | str | None = None,
+                 size: int = 256, threshold: float = 0.2, iou_threshold: float = 0.6, max_boxes: int = 30) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.codec = codec
+        self.size = int(size)
+        self.threshold = float(threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.max_boxes = int(max_boxes)
+
+    @torch.no_grad()
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(boxes (N, 4) x, y, w, h in image pixels, scores (N,)) for a uint8 BGR image, by score."""
+        size = _input_size_for(image.shape, self.size)
+        M = letterbox_matrix(image.shape[1::-1], size)
+        x = normalize_image(letterbox(image, M, size))[None].to(self.device)
+        out = self.model(x)
+        codec = CenterBoxCodec(size, (size[0] // 4, size[1] // 4), calibration=self.codec.calibration)
+        boxes, scores = codec.decode(out["centers"][0, 0].cpu().numpy(), out["sizes"][0].cpu().numpy(),
+                                     out["offsets"][0].cpu().numpy(), threshold=self.threshold,
+                                     iou_threshold=self.iou_threshold, max_boxes=self.max_boxes)
+        boxes = boxes_to_image(boxes, M)
+        # clip to the image: a person cut by the frame is posed on what is there
+        h, w = image.shape[:2]
+        x0 = np.clip(boxes[:, 0], -0.5, w - 0.5)
+        y0 = np.clip(boxes[:, 1], -0.5, h - 0.5)
+        x1 = np.clip(boxes[:, 0] + boxes[:, 2], -0.5, w - 0.5)
+        y1 = np.clip(boxes[:, 1] + boxes[:, 3], -0.5, h - 0.5)
+        return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1), scores
+
+
+def oks_nms(keypoints: np.ndarray, scores: np.ndarray, sigmas: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy OKS non-maximum suppression over people (N, K, 3) in image pixels: indices kept, by score.
+    A person is dropped when its OKS against a kept, higher-scoring one exceeds ``threshold`` (the kept
+    one acting as ground truth, area = its keypoint box); as the COCO top-down pipelines do."""
+    from posekit.metrics import oks
+
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    keep: list[int] = []
+    for i in order:
+        dup = False
+        for j in keep:
+            ref = keypoints[j].copy()
+            ref[:, 2] = 1.0
+            box = box_from_keypoints(ref)
+            if oks(keypoints[i][:, :2], ref, max(box[2] * box[3], 1.0), sigmas) > threshold:
+                dup = True
+                break
+        if not dup:
+            keep.append(int(i))
+    return np.asarray(keep, dtype=np.int64)
+
+
+class Predictor:
+    """Pose predictor for whole images: top-down with a person detector, or the single-person search.
+
+    model: a heatmap (or regression) model whose eval forward returns {"heatmaps": (N, K, h, w)}.
     codec: the HeatmapCodec it was trained with (input size, heatmap size, decoding).
     skeleton: the model's keypoint definition.
+    detector: a :class:`PersonDetector` (None = single-person search, see the module docstring).
     padding: box enlargement around a person (training used the same).
     flip_test: average the heatmaps of the image and its mirror (with left/right channels swapped).
     refine_steps: re-crop passes on the box implied by the previous pass's keypoints.
     box_threshold: the keypoints that imply that box are those scoring at least this fraction of the
         pass's best keypoint score (0 = all of them).
+    use_detector: HOG candidates in the detector-less search.
+    person_threshold, oks_nms, max_people: see :class:`~posekit.config.PredictConfig` (they apply to the
+        detector's people; the detector-less search always returns its one best candidate, as before).
     """
 
     def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, skeleton: Skeleton, device: str | None = None,
                  padding: float = 1.25, flip_test: bool = PredictConfig.flip_test,
                  refine_steps: int = PredictConfig.refine_steps, use_detector: bool = PredictConfig.use_detector,
-                 box_threshold: float = PredictConfig.box_threshold) -> None:
+                 box_threshold: float = PredictConfig.box_threshold, detector: PersonDetector | None = None,
+                 person_threshold: float = PredictConfig.person_threshold, oks_nms: float = PredictConfig.oks_nms,
+                 max_people: int = PredictConfig.max_people) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.codec = codec
@@ -97,6 +177,10 @@ class Predictor:
         self.refine_steps = refine_steps
         self.use_detector = use_detector
         self.box_threshold = box_threshold
+        self.detector = detector
+        self.person_threshold = person_threshold
+        self.oks_nms = oks_nms
+        self.max_people = max_people
         self.input_size = tuple(codec.input_size)
         self._hog = None
 
@@ -162,15 +246,17 @@ class Predictor:
         """Predict poses.
 
         image: a path, or an H x W x 3 uint8 array in **BGR** order (OpenCV's ``cv2.imread`` order).
-        boxes: (N, 4) person boxes (x, y, w, h) in image pixels, one prediction each; None = find the
-            single most confident person (whole image + HOG candidates, refined by re-cropping).
-        Returns a list of :class:`~posekit.types.Prediction` with keypoints (K, 3) = (x, y, score) in
-        the image's pixels.
+        boxes: (N, 4) person boxes (x, y, w, h) in image pixels, one prediction each, in their order;
+            None = find the people (the detector; without one, the single most confident person).
+        Returns a list of :class:`~posekit.types.Prediction` (keypoints (K, 3) = (x, y, score) in the
+        image's pixels), sorted by score when found here; empty when nobody is found.
         """
+        if image is None:
+            raise TypeError("predict() needs an image: a file path or an H x W x 3 uint8 BGR array, got None")
         if not isinstance(image, np.ndarray):
             image = read_image(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"image must be H x W x 3 uint8 BGR, got {image.dtype} {image.shape}")
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+            raise ValueError(f"image must be a non-empty H x W x 3 uint8 BGR array, got {image.dtype} {image.shape}")
         h, w = image.shape[:2]
         if boxes is not None:
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -178,6 +264,8 @@ class Predictor:
                 return []
             kps = self._predict_boxes(image, boxes)
             return [Prediction(k, float(k[:, 2].mean()), b, self.skeleton) for k, b in zip(kps, boxes)]
+        if self.detector is not None:
+            return self._predict_detected(image)
         candidates = [np.array([0.0, 0.0, w, h])]
         if self.use_detector:
             candidates += list(self.detect_people(image))
@@ -186,9 +274,24 @@ class Predictor:
         best = int(np.argmax(scores))
         return [Prediction(kps[best], float(scores[best]), used[best], self.skeleton)]
 
+    def _predict_detected(self, image: np.ndarray) -> list[Prediction]:
+        """Top-down over the detector's boxes: pose, rescore, OKS-NMS, threshold."""
+        boxes, box_scores = self.detector.detect(image)
+        if len(boxes) == 0:
+            return []
+        boxes, box_scores = boxes[: self.max_people * 2], box_scores[: self.max_people * 2]
+        kps, used = self._refine(image, boxes)
+        scores = box_scores * kps[:, :, 2].mean(axis=1)
+        keep = oks_nms(kps, scores, np.asarray(self.skeleton.oks_sigmas), self.oks_nms)
+        keep = [i for i in keep if scores[i] >= self.person_threshold][: self.max_people]
+        return [Prediction(kps[i], float(scores[i]), used[i], self.skeleton, box_score=float(box_scores[i]))
+                for i in keep]
+
     def predict_video(self, path: str | Path) -> Iterator[tuple[int, np.ndarray, list[Prediction]]]:
-        """Yield (frame_index, frame BGR, predictions) for each frame; the person is tracked by
-        re-cropping on the previous frame's keypoint box, re-detected when confidence drops."""
+        """Yield (frame_index, frame BGR, predictions) for each frame of a video. With a detector every
+        frame is searched for every person (nothing carried over, so a person walking in is found at
+        once); without one, the single person is tracked by re-cropping on the previous frame's
+        keypoint box and re-searched when confidence drops."""
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             raise ValueError(f"cannot open video: {path}")
@@ -199,7 +302,7 @@ class Predictor:
                 ok, frame = cap.read()
                 if not ok:
                     break
-                if prev is not None and prev.score > 0.3:
+                if self.detector is None and prev is not None and prev.score > 0.3:
                     box = self._box_of(prev.keypoints, prev.box)
                     preds = self.predict(frame, boxes=[box])
                     if preds[0].score < 0.3:
@@ -271,22 +374,51 @@ def stored_config(state: dict, overrides: list[str] | None = None) -> tuple[dict
     return config, from_dict(Config, config)
 
 
+def load_detector(name_or_path: str | Path, device: str | None = None, size: int = PredictConfig.detector_size,
+                  threshold: float = PredictConfig.detector_threshold) -> PersonDetector:
+    """A :class:`PersonDetector` from a shipped detector name (``"detector"``) or a checkpoint path. The
+    score calibration fitted on validation (``calibration`` in the checkpoint, if any) is applied."""
+    path = _checkpoint_path(name_or_path)
+    state = read_checkpoint(path)
+    _, cfg = stored_config(state)
+    if cfg.data.kind != "detection":
+        raise ValueError(f"{path}: not a person detector (its config has data.kind {cfg.data.kind!r})")
+    model = build_model(cfg)
+    _load_state(model, state, path)
+    codec = build_codec(cfg)
+    codec.calibration = tuple(state.get("calibration") or (1.0, 0.0))
+    return PersonDetector(model, codec, device=device, size=size, threshold=threshold)
+
+
 def load_model(name_or_path: str | Path = "default", device: str | None = None, overrides: list[str] | None = None,
                **predictor_kwargs) -> Predictor:
     """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path.
 
     ``overrides`` are dotted ``key=value`` changes to the checkpoint's stored config applied before the
-    model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone."""
+    model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone, or
+    ``["predict.detector="]`` to run without the person detector. ``predictor_kwargs`` override the
+    stored ``predict`` settings (``detector`` may then be a :class:`PersonDetector`)."""
     path = _checkpoint_path(name_or_path)
     state = read_checkpoint(path)
     _, cfg = stored_config(state, overrides)
+    if cfg.data.kind == "detection":
+        raise ValueError(f"{path} is a person detector, not a pose model; pose models name it in predict.detector")
     model = build_model(cfg)
     _load_state(model, state, path)
     codec = build_codec(cfg)
     skeleton = get_skeleton(cfg.model.skeleton)
     predictor_kwargs.setdefault("padding", cfg.data.padding)
-    for key, value in dataclasses.asdict(cfg.predict).items():  # settings stored with the weights
+    settings = dataclasses.asdict(cfg.predict)
+    for key in ("detector", "detector_size", "detector_threshold"):
+        settings.pop(key)
+    for key, value in settings.items():  # settings stored with the weights
         predictor_kwargs.setdefault(key, value)
+    if "detector" not in predictor_kwargs:
+        name = cfg.predict.detector
+        if name and not Path(name).exists() and not (WEIGHTS_DIR / f"{name}.pt").exists():
+            name = str(path.parent / name)  # a detector stored beside the pose checkpoint
+        predictor_kwargs["detector"] = load_detector(name, device, cfg.predict.detector_size,
+                                                     cfg.predict.detector_threshold) if name else None
     return Predictor(model, codec, skeleton, device=device, **predictor_kwargs)
 
 

@@ -177,9 +177,21 @@ def get_skeleton(name: str) -> Skeleton:
         raise KeyError(f"unknown skeleton {name!r}; known: {sorted(SKELETONS)}") from None
 
 
+#: joints that two skeletons name differently but place alike: LSP's "neck" is annotated where MPII
+#: puts its "upper_neck" (the base of the head, not the thorax), so LSP-14 <-> MPII-16 share 14 joints
+#: (the 14-joint comparisons of the literature read them as one joint).
+SAME_JOINT = {"upper_neck": "neck"}
+
+
 def common_joints(src: Skeleton, dst: Skeleton) -> list[tuple[int, int]]:
-    """(src_index, dst_index) for every joint name the two skeletons share, in ``dst`` order."""
-    return [(src.joints.index(n), j) for j, n in enumerate(dst.joints) if n in src.joints]
+    """(src_index, dst_index) for every joint the two skeletons share (same name, or the same joint
+    under the names of :data:`SAME_JOINT`), in ``dst`` order."""
+
+    def canonical(name: str) -> str:
+        return SAME_JOINT.get(name, name)
+
+    names = [canonical(n) for n in src.joints]
+    return [(names.index(canonical(n)), j) for j, n in enumerate(dst.joints) if canonical(n) in names]
 
 
 def map_keypoints(keypoints: np.ndarray, src: Skeleton, dst: Skeleton) -> np.ndarray:

@@ -31,24 +31,29 @@ from tqdm import tqdm
 from posekit import metrics
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.config import Config, SourceConfig, build_codec, build_model, resolve_data_root, to_dict
-from posekit.data import load
+from posekit.data import convert_samples, load
 from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.data.dataset import PoseDataset
 from posekit.data.detection import DetectionDataset
 from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
 from posekit.infer import predict_crops
+from posekit.skeletons import get_skeleton
 from posekit.types import Sample
 
 
 # ----------------------------------------------------------------------------------------------- data
 def load_each_source(cfg: Config, sources: tuple[SourceConfig, ...] | None = None
                      ) -> list[tuple[SourceConfig, list[Sample]]]:
-    """Each source of ``sources`` (default ``cfg.data.train``) with its samples (``data.limit`` applied)."""
+    """Each source of ``sources`` (default ``cfg.data.train``) with its samples (``data.limit`` applied),
+    in the model's skeleton (other skeletons mapped by joint name). A path starting with ``~`` or ``/`` is
+    taken as it is; others are relative to ``data.root``."""
     root = resolve_data_root(cfg.data.root)
+    skeleton = get_skeleton(cfg.model.skeleton)
     out = []
     for src in cfg.data.train if sources is None else sources:
-        path = Path(src.path) if Path(src.path).is_absolute() else root / src.path
-        loaded = load(src.format, path, split=src.split)
+        path = Path(src.path).expanduser()
+        path = path if path.is_absolute() else root / src.path
+        loaded = convert_samples(load(src.format, path, split=src.split), skeleton)
         out.append((src, loaded[: cfg.data.limit] if cfg.data.limit else loaded))
     return out
 
@@ -122,7 +127,7 @@ def make_dataset(cfg: Config, samples: list[Sample], codec: HeatmapCodec, train:
     d = cfg.data
     size = tuple(cfg.codec.input_size)
     cache_dir = Path(d.cache_dir).expanduser() if d.cache_dir else None
-    common = dict(output_size=size, encode=codec.encode, padding=d.padding, cache_dir=cache_dir)
+    common = dict(output_size=size, encode=codec.encode, padding=d.padding, cache_dir=cache_dir, cache=d.cache)
     if not train:
         return PoseDataset(samples, augment=None, **common)
     jitter = 0.2 if d.photometric else 0.0
@@ -184,7 +189,7 @@ def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> t
     for ds in (train_set, val_set):
         if distributed and dist.get_rank() != 0:
             dist.barrier()
-        if len(ds) and isinstance(ds, PoseDataset):
+        if len(ds) and ds.cache:
             ds.build_cache(progress=progress)
         if distributed and dist.get_rank() == 0:
             dist.barrier()

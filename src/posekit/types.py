@@ -87,19 +87,55 @@ class Prediction:
     score: person-level confidence (mean keypoint score unless the method says otherwise).
     box: (4,) float64, (x, y, w, h) in image pixels: the box the model looked at.
     skeleton: the model's keypoint definition.
+    box_score: the person detector's score for the box (None when no detector found it).
     """
 
     keypoints: np.ndarray
     score: float
     box: np.ndarray
     skeleton: Skeleton
+    box_score: float | None = None
 
-    def to_coco(self, image: Any = None) -> dict:
-        """COCO results form: ``{"image", "keypoints": flat [x, y, score]*K, "score", "skeleton", "box"}``."""
-        return {
-            "image": image,
+    def to_coco(self, image_id: int, file_name: str | None = None, frame: int | None = None) -> dict:
+        """One COCO result (what pycocotools' ``loadRes`` reads): ``image_id``, ``category_id`` 1 (person),
+        flat ``keypoints`` (x, y, score) x K in the model's skeleton (named in ``skeleton``), ``score``,
+        ``bbox`` (x, y, w, h), plus ``file_name`` / ``frame`` saying which image the id stands for."""
+        out = {
+            "image_id": int(image_id),
+            "category_id": 1,
             "keypoints": [round(float(v), 3) for v in self.keypoints.reshape(-1)],
             "score": round(float(self.score), 5),
-            "box": [round(float(v), 2) for v in self.box],
+            "bbox": [round(float(v), 2) for v in self.box],
             "skeleton": self.skeleton.name,
         }
+        if file_name is not None:
+            out["file_name"] = file_name
+        if frame is not None:
+            out["frame"] = int(frame)
+        return out
+
+
+def results_json(found: list[tuple[str, int | None, list[Prediction]]]) -> list[dict]:
+    """COCO results for ``(file name, video frame or None, predictions)`` triples: image ids numbered
+    from 1 in the order given (one per image or video frame, also for images where nobody was found,
+    so the numbering does not depend on the results), each result naming its file (and frame)."""
+    results = []
+    for image_id, (file_name, frame, preds) in enumerate(found, start=1):
+        results += [p.to_coco(image_id, file_name, frame) for p in preds]
+    return results
+
+
+def read_results(path: str | Path) -> list[tuple[str | None, int | None, Prediction]]:
+    """Read back a results JSON written by ``posekit predict --json``: (file name, frame, Prediction)
+    per result, keypoints in the skeleton each result names."""
+    import json
+
+    from posekit.skeletons import get_skeleton
+
+    out = []
+    for r in json.loads(Path(path).read_text()):
+        skeleton = get_skeleton(r["skeleton"])
+        kp = np.asarray(r["keypoints"], dtype=np.float64).reshape(skeleton.num_joints, 3)
+        out.append((r.get("file_name"), r.get("frame"),
+                    Prediction(kp, float(r["score"]), np.asarray(r["bbox"], dtype=np.float64), skeleton)))
+    return out

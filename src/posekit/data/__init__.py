@@ -21,6 +21,7 @@ poselets   folder of PASCAL person XML with H3D keypoints          None
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ from posekit.data.formats.jhmdb import load_jhmdb
 from posekit.data.formats.lsp import load_lsp, load_lspet
 from posekit.data.formats.mpii import load_mpii
 from posekit.data.formats.poselets import load_poselets
+from posekit.skeletons import Skeleton, map_keypoints
 from posekit.types import Sample
 
-__all__ = ["FORMATS", "DataError", "load", "parse_spec", "stats"]
+__all__ = ["FORMATS", "DataError", "convert_samples", "load", "parse_spec", "stats"]
 
 FORMATS: dict[str, Callable[..., list[Sample]]] = {
     "lsp": load_lsp,
@@ -61,6 +63,20 @@ def load(format: str, root: str | Path, split: str | None = None, **options: Any
     except KeyError:
         raise ValueError(f"unknown dataset format {format!r}; known formats: {sorted(FORMATS)}") from None
     return reader(root, split, **options)
+
+
+def convert_samples(samples: Iterable[Sample], skeleton: Skeleton) -> list[Sample]:
+    """The samples re-expressed in ``skeleton``'s joints (:func:`~posekit.skeletons.map_keypoints`:
+    joints it lacks become unlabelled); samples already in it are returned as they are."""
+    out = []
+    for s in samples:
+        if s.skeleton.name == skeleton.name:
+            out.append(s)
+            continue
+        people = [dataclasses.replace(p, keypoints=map_keypoints(p.keypoints, s.skeleton, skeleton))
+                  for p in s.people]
+        out.append(dataclasses.replace(s, skeleton=skeleton, people=people))
+    return out
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:

@@ -304,11 +304,13 @@ class SceneComposer:
 
 
 def _mask_box(mask: np.ndarray) -> np.ndarray:
-    """(x, y, w, h) of the pixels where ``mask`` > 0.5 (pixel edges, as COCO boxes); zeros if none."""
+    """(x, y, w, h) covering the pixels where ``mask`` > 0.5, to their outer edges (pixel centres are
+    integers, so a pixel spans +-0.5); zeros if none."""
     ys, xs = np.nonzero(mask > 0.5)
     if len(xs) == 0:
         return np.zeros(4)
-    return np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], dtype=np.float64)
+    return np.array([xs.min() - 0.5, ys.min() - 0.5, xs.max() - xs.min() + 1, ys.max() - ys.min() + 1],
+                    dtype=np.float64)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -30,7 +30,7 @@ from posekit.data.dataset import normalize_image, read_image
 from posekit.data.transforms import photometric_jitter
 from posekit.types import Sample
 
-__all__ = ["PAD_BGR", "DetectionDataset", "letterbox_matrix", "sample_boxes"]
+__all__ = ["PAD_BGR", "DetectionDataset", "boxes_to_image", "letterbox", "letterbox_matrix", "sample_boxes"]
 
 #: border fill of letterboxed inputs: the ImageNet mean in BGR (normalises to 0)
 PAD_BGR = (103.53, 116.28, 123.675)
@@ -48,7 +48,7 @@ def letterbox_matrix(image_size: Sequence[int], input_size: Sequence[int], scale
     s = min(W / w0, H / h0) * scale
     tx = (W - w0 * s) / 2 + shift[0]
     ty = (H - h0 * s) / 2 + shift[1]
-    # continuous edges: x_in + 0.5 = s (x + 0.5) + t
+    # the image's outer edges (-0.5, w0 - 0.5) land on (tx - 0.5, tx + w0 s - 0.5)
     M = np.array([[s, 0.0, tx + 0.5 * s - 0.5], [0.0, s, ty + 0.5 * s - 0.5]])
     if flip:
         M = np.array([[-1.0, 0.0, W - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([M, [0.0, 0.0, 1.0]])
@@ -70,21 +70,34 @@ def sample_boxes(sample: Sample, annotated_boxes: bool) -> tuple[np.ndarray, np.
     return np.array(boxes).reshape(-1, 4), np.array(ignore).reshape(-1, 4)
 
 
-def _transform_boxes(boxes: np.ndarray, M: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
-    """Axis-aligned (N, 4) boxes through a scale/shift/mirror matrix, clipped to the input."""
+def _transform_boxes(boxes: np.ndarray, M: np.ndarray, input_size: Sequence[float]) -> np.ndarray:
+    """Axis-aligned (N, 4) boxes through a scale/shift/mirror matrix (box edges move like points, as
+    every coordinate in posekit), clipped to the input [-0.5, W - 0.5] x [-0.5, H - 0.5]."""
     if len(boxes) == 0:
         return boxes.reshape(0, 4)
-    x0, y0 = boxes[:, 0], boxes[:, 1]
-    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
-    # box edges are continuous coordinates: edge e maps like a pixel centre at e - 0.5, plus 0.5
-    xa = M[0, 0] * (x0 - 0.5) + M[0, 2] + 0.5
-    xb = M[0, 0] * (x1 - 0.5) + M[0, 2] + 0.5
-    ya = M[1, 1] * (y0 - 0.5) + M[1, 2] + 0.5
-    yb = M[1, 1] * (y1 - 0.5) + M[1, 2] + 0.5
+    xa = M[0, 0] * boxes[:, 0] + M[0, 2]
+    xb = M[0, 0] * (boxes[:, 0] + boxes[:, 2]) + M[0, 2]
+    ya = M[1, 1] * boxes[:, 1] + M[1, 2]
+    yb = M[1, 1] * (boxes[:, 1] + boxes[:, 3]) + M[1, 2]
     W, H = input_size
-    lx, hx = np.clip(np.minimum(xa, xb), 0, W), np.clip(np.maximum(xa, xb), 0, W)
-    ly, hy = np.clip(np.minimum(ya, yb), 0, H), np.clip(np.maximum(ya, yb), 0, H)
+    lx, hx = np.clip(np.minimum(xa, xb), -0.5, W - 0.5), np.clip(np.maximum(xa, xb), -0.5, W - 0.5)
+    ly, hy = np.clip(np.minimum(ya, yb), -0.5, H - 0.5), np.clip(np.maximum(ya, yb), -0.5, H - 0.5)
     return np.stack([lx, ly, hx - lx, hy - ly], axis=1)
+
+
+def letterbox(image: np.ndarray, M: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
+    """The detector's input: ``image`` warped by the letterbox matrix ``M`` into (W, H), bilinear, the
+    border filled with :data:`PAD_BGR` (the same function in training and at inference)."""
+    W, H = input_size
+    return cv2.warpAffine(image, M, (int(W), int(H)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=PAD_BGR)
+
+
+def boxes_to_image(boxes: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """(N, 4) boxes in input pixels -> image pixels, inverting the (unmirrored) letterbox matrix ``M``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    s, tx, ty = M[0, 0], M[0, 2], M[1, 2]
+    return np.stack([(boxes[:, 0] - tx) / s, (boxes[:, 1] - ty) / s, boxes[:, 2] / s, boxes[:, 3] / s], axis=1)
 
 
 class DetectionDataset(Dataset):
@@ -142,8 +155,7 @@ class DetectionDataset(Dataset):
         image, boxes, ignore = self.raw(index, rng if self.augment else None)
         M = self._matrix(image.shape[1::-1], rng if self.augment else None)
         W, H = self.codec.input_size
-        interp = cv2.INTER_AREA if M[1, 1] < 1 else cv2.INTER_LINEAR
-        x = cv2.warpAffine(image, M, (W, H), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=PAD_BGR)
+        x = letterbox(image, M, (W, H))
         if self.augment:
             x = photometric_jitter(x, rng, 0.3, 0.3, 0.3)
             if rng.random() < 0.1:  # some grayscale photos: colour must not be what finds a person

@@ -29,6 +29,12 @@ Joint order :data:`~posekit.skeletons.MPII16` (0 R ankle ... 6 pelvis, 7 thorax,
   where it is 1 (visibility unknown: treated as visible) and v = 0 elsewhere (coordinates -1). No head
   box, so head_size is None. ``joints`` may be absent (HRNet's test.json): no labelled joint.
 
+* **csv** (the single-person table ``mpii_human_pose.csv`` of public MPII mirrors: columns ``NAME``,
+  ``<joint>_X`` / ``<joint>_Y`` for the 16 joints in MPII order, -1 = missing, ``Scale``, ``Activity``):
+  one annotated person per row (other people in the photo are NOT annotated); no visibility flag, so
+  v = 2 for every present joint; no head box (head_size None), no ``objpos``. Rows whose image is
+  absent are a DataError unless ``check_images=False``.
+
 ``center`` and ``scale`` (person height / 200 px) go to ``person.extra`` as the file stores them.
 
 Split for a folder: ``"valid"`` -> ``valid.h5`` (else ``mpii_val.json``, ``valid.json``...), ``"test"`` ->
@@ -93,7 +99,9 @@ def load_mpii(root: str | Path, split: str | None = None, *, check_images: bool 
         return _load_h5(path)
     if suffix == ".json":
         return _load_json(path, check_images)
-    raise ValueError(f"mpii: cannot tell the kind of {path} (expected .mat, .h5 or .json)")
+    if suffix == ".csv":
+        return _load_csv(path, check_images)
+    raise ValueError(f"mpii: cannot tell the kind of {path} (expected .mat, .h5, .json or .csv)")
 
 
 def _pick_file(folder: Path, split: str | None) -> Path:
@@ -355,4 +363,39 @@ def _load_json(path: Path, check_images: bool) -> list[Sample]:
         recs.append(rec)
     images = ImageIndex()
     image_dir = _image_dir(path, [r[0] for r in rows], images)
+    return _group(path, rows, image_dir, images if check_images else None, recs)
+
+
+# -------------------------------------------------------------------------------------------- csv
+_CSV_JOINTS = ("r ankle", "r knee", "r hip", "l hip", "l knee", "l ankle", "pelvis", "thorax", "upper neck",
+               "head top", "r wrist", "r elbow", "r shoulder", "l shoulder", "l elbow", "l wrist")
+
+
+def _load_csv(path: Path, check_images: bool) -> list[Sample]:
+    import csv
+
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = set(reader.fieldnames or ())
+        need = {"NAME"} | {f"{j}_{a}" for j in _CSV_JOINTS for a in "XY"}
+        missing = sorted(need - columns)
+        if missing:
+            raise DataError(path, "header", f"missing columns {missing[:4]}")
+        rows, recs = [], []
+        for i, row in enumerate(reader):
+            rec = f"row {i + 2} ({row['NAME']})"
+            try:
+                xy = np.array([[float(row[f"{j}_X"]), float(row[f"{j}_Y"])] for j in _CSV_JOINTS])
+                scale = float(row["Scale"]) if row.get("Scale") not in (None, "") else None
+            except ValueError as e:
+                raise DataError(path, rec, f"not a number: {e}") from None
+            present = ~((xy == -1).all(1)) & np.isfinite(xy).all(1)
+            kp = np.concatenate([np.where(present[:, None], xy, 0.0), 2.0 * present[:, None]], axis=1)
+            extra: dict[str, Any] = {"activity": row.get("Activity")}
+            if scale is not None:
+                extra["scale"] = scale
+            rows.append((row["NAME"], make_person(kp, extra=extra)))
+            recs.append(rec)
+    images = ImageIndex()
+    image_dir = _image_dir(path, [n for n, _ in rows], images)
     return _group(path, rows, image_dir, images if check_images else None, recs)
