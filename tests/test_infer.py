@@ -200,3 +200,27 @@ def test_predict_folder_with_an_unreadable_file_finishes_the_rest(checkpoint, da
     assert "b.jpg" in err and "1 of 3 inputs failed" in err
     files = {r["file_name"] for r in json.loads(out_json.read_text())}
     assert files == {str(folder / "a.jpg"), str(folder / "c.jpg")}
+
+
+class _Payload:
+    """Pickles to a call of ``_Payload.ran`` on load: the code a hostile checkpoint would carry."""
+
+    ran = []
+
+    def __reduce__(self):
+        return (_Payload.ran.append, ("payload ran",))
+
+
+def test_a_checkpoint_carrying_code_is_refused_and_the_code_never_runs(checkpoint, tmp_path, capsys):
+    state = torch.load(checkpoint, weights_only=False)
+    state["extra"] = _Payload()
+    bad = tmp_path / "bad.pt"
+    torch.save(state, bad)
+    _Payload.ran.clear()
+    with pytest.raises(ValueError, match="refused"):
+        load_model(bad)
+    assert main(["predict", str(bad), "--model", str(bad)]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert _Payload.ran == []
+    # the honest checkpoint (tensors, config dicts, numbers) still loads
+    assert load_model(checkpoint).skeleton.name == "lsp14"

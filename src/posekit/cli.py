@@ -161,7 +161,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         results = results_json(found)
         Path(args.json).write_text(json.dumps(results, indent=1))
-        print(f"{len(results['annotations'])} people in {len(results['images'])} images/frames -> {args.json}")
+        print(f"{len(results)} people in {len(found)} images/frames -> {args.json}")
     if failed:
         print(f"posekit: error: {len(failed)} of {len(inputs)} inputs failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -44,12 +44,13 @@ class ModelConfig:
 @dataclass(frozen=True)
 class CodecConfig:
     """Heatmap codec: network input (W, H), heatmap (w, h), Gaussian sigma in heatmap cells,
-    sub-pixel refinement (none | quarter | dark)."""
+    sub-pixel refinement (none | quarter | dark | offsets: G-RMI voting, for a network with offsets)."""
 
     input_size: tuple[int, int] = (128, 128)
     heatmap_size: tuple[int, int] = (32, 32)
     sigma: float = 2.0
     refine: str = "dark"
+    offset_radius: float = 0.0  # > 0: G-RMI offset-field targets within this many input pixels (refine: offsets)
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ def build_codec(cfg: Config):
     if cfg.data.kind == "detection":
         return CenterBoxCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size))
     return HeatmapCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size), sigma=c.sigma,
-                        refine=c.refine)
+                        refine=c.refine, offset_radius=c.offset_radius)
 
 
 def build_model(cfg: Config):

@@ -60,9 +60,14 @@ def predict_crops(model: torch.nn.Module, images: torch.Tensor, codec: HeatmapCo
         perm = torch.as_tensor(flip_index, device=images.device)
     if "heatmaps" in out:
         heatmaps = out["heatmaps"].float()
+        offsets = out.get("offsets")
         if flip_index is not None:
             heatmaps = 0.5 * (heatmaps + torch.flip(flipped["heatmaps"].float(), dims=[3])[:, perm])
-        return codec.decode(heatmaps.cpu().numpy())
+            if offsets is not None:  # mirror the field back: swap left/right joints, negate dx
+                mirrored = torch.flip(flipped["offsets"].float(), dims=[4])[:, perm]
+                mirrored = torch.stack([-mirrored[:, :, 0], mirrored[:, :, 1]], dim=2)
+                offsets = 0.5 * (offsets.float() + mirrored)
+        return codec.decode(heatmaps.cpu().numpy(), None if offsets is None else offsets.cpu().numpy())
     if "coords" in out:
         coords = out["coords"].float()
         scores = out.get("scores")
@@ -327,12 +332,34 @@ def _checkpoint_path(name_or_path: str | Path) -> Path:
     raise FileNotFoundError(f"no model {name_or_path!r}: not a file, and not a shipped model (shipped: {known})")
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """A posekit checkpoint as a dict (on the CPU); anything else is a ValueError naming the file."""
+def _numpy_array_globals() -> list:
+    """What a pickled NumPy array needs (training checkpoints hold NumPy's RNG state): array
+    reconstruction and dtypes only, nothing that can call arbitrary code."""
+    core = getattr(np, "_core", None) or np.core
+    return [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype("uint32")), type(np.dtype("float64"))]
+
+
+def safe_load(path: str | Path) -> dict:
+    """``torch.load`` that never executes code from the file (``weights_only=True``: tensors, plain
+    containers, numbers, strings and NumPy arrays only). A file that needs anything else -- such as a
+    pickled object whose loading would run code -- is refused with a ValueError naming the file, and
+    nothing in it runs."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        raise ValueError(f"{path}: refused: the file holds more than weights and settings ({first}); posekit "
+                         "never runs code from a checkpoint. Re-export it from a trusted copy with "
+                         "'posekit export' or load it yourself if you trust its source") from None
+    except (OSError, RuntimeError, EOFError) as e:
         raise ValueError(f"{path}: cannot read as a checkpoint: {e}") from None
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """A posekit checkpoint as a dict (on the CPU), loaded without executing code (:func:`safe_load`);
+    anything else is a ValueError naming the file."""
+    state = safe_load(path)
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path}: not a posekit checkpoint (needs 'model' and 'config')")
     return state

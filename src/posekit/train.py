@@ -36,7 +36,7 @@ from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.data.dataset import PoseDataset
 from posekit.data.detection import DetectionDataset
 from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
-from posekit.infer import predict_crops
+from posekit.infer import predict_crops, safe_load
 from posekit.skeletons import get_skeleton
 from posekit.types import Sample
 
@@ -372,7 +372,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
         if not last_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
         # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        state = safe_load(last_path)
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as e:

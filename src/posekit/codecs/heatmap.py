@@ -28,9 +28,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from posekit.codecs import heatmap_to_input, input_to_heatmap, joint_weights
+from posekit.codecs import heatmap_to_input, input_to_heatmap, joint_weights, strides
 
-REFINE_MODES = ("none", "quarter", "dark")
+REFINE_MODES = ("none", "quarter", "dark", "offsets")
 _LOG_EPS = 1e-10  # floor before the log: a map value of 0 (or below) reads as log(1e-10)
 
 
@@ -156,7 +156,13 @@ class HeatmapCodec:
 
     input_size: (W, H) of the network input, pixels. heatmap_size: (w, h) of the output maps.
     sigma: Gaussian standard deviation in heatmap cells (the same value drives DARK's blur).
-    refine: ``"none"``, ``"quarter"`` or ``"dark"`` (see the module docstring).
+    refine: ``"none"``, ``"quarter"`` or ``"dark"`` (see the module docstring), or ``"offsets"``: G-RMI's
+        aggregation (:class:`~posekit.codecs.offsets.OffsetCodec`), each cell near the peak voting at
+        its own position plus its predicted offset; needs ``offset_radius``.
+    offset_radius: > 0 adds G-RMI offset-field targets (``offsets``, ``disk``: within this many input
+        pixels of each joint) to ``encode``, for networks with an offset head (``decode`` then accepts
+        ``offsets``). The votes come from the cells where the heatmap is at least the Gaussian's value at
+        that radius, times the peak: the disk the offsets were trained on.
 
     Frames: see :mod:`posekit.codecs` (cell (i, j) is centred on input pixel
     ``((i + .5) s_x - .5, (j + .5) s_y - .5)``).
@@ -168,9 +174,12 @@ class HeatmapCodec:
         heatmap_size: tuple[int, int],
         sigma: float = 2.0,
         refine: str = "dark",
+        offset_radius: float = 0.0,
     ) -> None:
         if refine not in REFINE_MODES:
             raise ValueError(f"refine must be one of {REFINE_MODES}, got {refine!r}")
+        if refine == "offsets" and offset_radius <= 0:
+            raise ValueError("refine 'offsets' needs offset_radius > 0 (a network with an offset head)")
         if sigma <= 0:
             raise ValueError(f"sigma must be positive, got {sigma}")
         if min(heatmap_size) < 2 or min(input_size) < 1:
@@ -179,10 +188,16 @@ class HeatmapCodec:
         self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
         self.sigma = float(sigma)
         self.refine = refine
+        self.offset_radius = float(offset_radius)
+        self.offsets = None
+        if offset_radius > 0:
+            from posekit.codecs.offsets import OffsetCodec
+
+            self.offsets = OffsetCodec(self.input_size, self.heatmap_size, radius=offset_radius)
 
     def __repr__(self) -> str:
         return (f"HeatmapCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
-                f"sigma={self.sigma}, refine={self.refine!r})")
+                f"sigma={self.sigma}, refine={self.refine!r}, offset_radius={self.offset_radius})")
 
     def encode(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
         """keypoints (K, 3) (x, y, v) in input pixels -> ``heatmaps`` (K, h, w) float32 (peak 1 at the
@@ -193,11 +208,27 @@ class HeatmapCodec:
         centres = input_to_heatmap(np.nan_to_num(keypoints[:, :2]), self.input_size, self.heatmap_size)
         heatmaps = gaussian_heatmaps(centres, self.heatmap_size, self.sigma)
         heatmaps *= weights[:, None, None]
-        return {"heatmaps": heatmaps, "weights": weights}
+        out = {"heatmaps": heatmaps, "weights": weights}
+        if self.offsets is not None:
+            extra = self.offsets.encode(keypoints)
+            out.update(offsets=extra["offsets"], disk=extra["disk"])
+        return out
 
-    def decode(self, heatmaps: np.ndarray) -> np.ndarray:
+    def decode(self, heatmaps: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
         """heatmaps (N, K, h, w) or (K, h, w) (numpy or torch) -> keypoints (N, K, 3) or (K, 3) float64:
-        (x, y) in input pixels, score = the map's maximum value."""
+        (x, y) in input pixels, score = the map's maximum value. ``offsets`` (N, K, 2, h, w): the offset
+        head's output, used by ``refine="offsets"`` (ignored otherwise)."""
+        if self.refine == "offsets":
+            if offsets is None:
+                raise ValueError("refine 'offsets' needs the network's offsets")
+            hm = as_numpy(heatmaps).astype(np.float64)
+            peak = hm.max(axis=(-2, -1), keepdims=True)
+            floor = np.exp(-((self.offset_radius / strides(self.input_size, self.heatmap_size).max()) ** 2)
+                           / (2 * self.sigma**2))
+            votes = np.where(hm >= floor * peak, np.clip(hm, 0, None), 0.0)
+            out = self.offsets.decode(votes, as_numpy(offsets))
+            out[..., 2] = peak[..., 0, 0]
+            return out
         hm = as_numpy(heatmaps)
         single = hm.ndim == 3
         if single:

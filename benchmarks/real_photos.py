@@ -1,0 +1,201 @@
+"""The pipeline users get (person detector + pose network) on real photos: every target of the issue
+"Real photos with any number of people", measured with one command, written to real_photos.{json,md}
+and drawings under real_photos/.
+
+    python benchmarks/real_photos.py --model default --threads 2
+
+Test sets only, nothing chosen here: COCO-mini val (OKS-AP on the 12 limb joints an LSP-14 model shares
+with COCO-17; with no boxes and with the annotated boxes), LSP test (PCK@0.2 of the top-scoring person,
+whole images), MPII validation photos (PCKh@0.5 on the 14 shared joints, annotated centre/scale boxes and
+no boxes with nearest-person matching), the detector's box AP on COCO-mini val, latency (median ms per
+image, batch 1, split into detector and pose passes) and whole-body left/right swaps on LSP test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from bench_utils import machine
+
+from posekit import metrics
+from posekit.data import load
+from posekit.data.dataset import read_image
+from posekit.evaluate import GT_BOX_SOURCES, evaluate_oks, predict_dataset, score
+from posekit.infer import load_model
+from posekit.viz import draw_predictions, save_image
+
+HERE = Path(__file__).parent
+LIMB_JOINTS = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+               "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+def swap_rate(pred: np.ndarray, gt: np.ndarray, skeleton) -> dict:
+    """Whole-body left/right swaps: people for whom the prediction with left and right exchanged gets
+    >= 4 more of the 12 limb joints within 0.2 x torso than the prediction itself. Also split by facing
+    (the ground truth's left shoulder right of its right shoulder in the image = facing the camera)."""
+    limbs = [skeleton.joints.index(n) for n in LIMB_JOINTS]
+    torso = metrics.torso_size(gt, skeleton)
+    swapped = pred[:, skeleton.flip_index]
+
+    def correct(p: np.ndarray) -> np.ndarray:
+        err = np.linalg.norm(p[:, limbs, :2] - gt[:, limbs, :2], axis=2)
+        return ((err <= 0.2 * torso[:, None]) & (gt[:, limbs, 2] > 0)).sum(1)
+
+    is_swap = correct(swapped) - correct(pred) >= 4
+    ls, rs = skeleton.joints.index("left_shoulder"), skeleton.joints.index("right_shoulder")
+    facing = gt[:, ls, 0] > gt[:, rs, 0]
+    return {"all": round(100 * float(is_swap.mean()), 2),
+            "facing_camera": round(100 * float(is_swap[facing].mean()), 2) if facing.any() else None,
+            "facing_away": round(100 * float(is_swap[~facing].mean()), 2) if (~facing).any() else None,
+            "num_facing_camera": int(facing.sum()), "num_facing_away": int((~facing).sum())}
+
+
+def timed(predictor, paths: list[Path]) -> dict:
+    """Median ms per image of predict() (image decoded beforehand), and of the detector alone."""
+    images = [read_image(p) for p in paths]
+    for im in images[:3]:
+        predictor.predict(im)
+    total, det = [], []
+    for im in images:
+        t0 = time.perf_counter()
+        predictor.predict(im)
+        total.append(1000 * (time.perf_counter() - t0))
+        if predictor.detector is not None:
+            t0 = time.perf_counter()
+            predictor.detector.detect(im)
+            det.append(1000 * (time.perf_counter() - t0))
+    out = {"predict_ms": round(statistics.median(total), 1), "images": len(images)}
+    if det:
+        out["detector_ms"] = round(statistics.median(det), 1)
+        out["pose_ms"] = round(out["predict_ms"] - out["detector_ms"], 1)
+    return out
+
+
+def detector_ap(predictor, coco_json: Path, image_dir: Path) -> dict:
+    """Box AP of the predictor's detector on every person box of a COCO JSON (PROTOCOLS.md)."""
+    gt = json.loads(coco_json.read_text())
+    dets, times = [], []
+    for im in gt["images"]:
+        image = read_image(image_dir / im["file_name"])
+        t0 = time.perf_counter()
+        boxes, scores = predictor.detector.detect(image)
+        times.append(time.perf_counter() - t0)
+        dets += [{"image_id": im["id"], "category_id": 1, "bbox": [float(v) for v in b], "score": float(s)}
+                 for b, s in zip(boxes, scores)]
+    gt["categories"] = [c for c in gt["categories"] if c["id"] == 1]
+    res = metrics.box_ap(gt, dets)
+    return {"box_AP": round(100 * res["AP"], 2), "box_AP50": round(100 * res["AP50"], 2),
+            "box_AR": round(100 * res["AR"], 2), "images_per_s": round(len(times) / sum(times), 1)}
+
+
+def draw(predictor, paths: list[Path], out_dir: Path) -> list[str]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in paths:
+        image = read_image(p)
+        out = out_dir / f"{p.stem}_pose.jpg"
+        save_image(out, draw_predictions(image, predictor.predict(image)))
+        written.append(str(out.relative_to(HERE)))
+    return written
+
+
+def video_montage(predictor, video: Path, out: Path, frames: tuple[int, ...] = (0, 150, 300, 450, 600, 750)) -> dict:
+    """Six frames of a video drawn with the predictor's output, in a 3 x 2 montage; people per frame."""
+    cap = cv2.VideoCapture(str(video))
+    tiles, counts = [], []
+    index = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index in frames:
+            preds = predictor.predict(frame)
+            counts.append(len(preds))
+            tiles.append(cv2.resize(draw_predictions(frame, preds), None, fx=0.5, fy=0.5))
+        index += 1
+    cap.release()
+    rows = [np.hstack(tiles[i:i + 3]) for i in range(0, len(tiles) - len(tiles) % 3, 3)]
+    save_image(out, np.vstack(rows))
+    return {"frames": list(frames[: len(counts)]), "people_per_frame": counts}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/datasets")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="first N images of each set (smoke runs)")
+    ap.add_argument("--out", default=str(HERE / "real_photos"))
+    ap.add_argument("--set", action="append", default=[], help="predictor setting overrides (as posekit eval)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = Path(args.data)
+    predictor = load_model(args.model, device="cpu", overrides=args.set)
+    lim = (lambda x: x[: args.limit]) if args.limit else (lambda x: x)
+    report: dict = {"model": args.model, "overrides": args.set, "machine": machine(),
+                    "date": datetime.date.today().isoformat(),
+                    "command": "python benchmarks/real_photos.py " + " ".join(
+                        [f"--model {args.model}", f"--threads {args.threads}"] + [f"--set {s}" for s in args.set]
+                        + ([f"--limit {args.limit}"] if args.limit else []))}
+
+    coco = lim(load("coco", data / "coco_mini", split="val2017"))
+    report["coco_val"] = {"no_boxes": evaluate_oks(predictor, coco),
+                          "gt_boxes": evaluate_oks(predictor, coco, gt_boxes=True),
+                          "gt_box_source": GT_BOX_SOURCES["coco"]}
+    print("COCO-mini val OKS-AP", report["coco_val"]["no_boxes"]["AP"], "/ GT boxes",
+          report["coco_val"]["gt_boxes"]["AP"])
+    if predictor.detector is not None:
+        report["detector_coco_val"] = detector_ap(
+            predictor, data / "coco_mini" / "annotations" / "person_keypoints_val2017.json", data / "coco_mini" / "val2017")
+        print("detector", report["detector_coco_val"])
+
+    lsp = lim(load("lsp", data / "lsp", split="test"))
+    pred, gt, heads = predict_dataset(predictor, lsp, match="top")
+    res = score(pred, gt, predictor.skeleton, heads)
+    report["lsp_test"] = {"pck@0.2": res["pck@0.2"], "per_part": res["per_part"], "pcp": res.get("pcp"),
+                          "auc": res["auc"], "swaps": swap_rate(pred, gt, predictor.skeleton),
+                          "missed_people": int((pred[:, :, 2].sum(1) == 0).sum())}
+    print("LSP test", report["lsp_test"]["pck@0.2"], "swaps", report["lsp_test"]["swaps"])
+
+    mpii = [s for s in load("mpii", data / "mpii", split="valid") if s.image_path.is_file()]
+    mpii = lim(mpii)
+    report["mpii_valid_photos"] = {"note": "cross-dataset: the model never trained on MPII validation images; "
+                                           "PCKh@0.5 on the 14 joints LSP-14 and MPII-16 share (neck = upper neck)"}
+    for key, kwargs in (("gt_boxes", {"gt_boxes": True}), ("no_boxes", {"match": "nearest"})):
+        pred, gt, heads = predict_dataset(predictor, mpii, fmt="mpii", **kwargs)
+        r = score(pred, gt, predictor.skeleton, heads)
+        report["mpii_valid_photos"][key] = {"pckh@0.5": r["pckh@0.5"], "pckh@0.1": r["pckh@0.1"],
+                                            "per_joint": r["pckh_per_joint"], "num_people": len(pred)}
+    report["mpii_valid_photos"]["gt_box_source"] = GT_BOX_SOURCES["mpii"]
+    print("MPII", {k: v["pckh@0.5"] for k, v in report["mpii_valid_photos"].items() if isinstance(v, dict)})
+
+    report["speed"] = {"lsp_test": timed(predictor, [s.image_path for s in lsp[:200]]),
+                       "coco_val": timed(predictor, [s.image_path for s in coco])}
+    print("speed", report["speed"])
+
+    out = Path(args.out)
+    coco_by_people = sorted(coco, key=lambda s: -sum(1 for p in s.people if p.num_labelled > 0))
+    photos = [data / "unlabeled" / "basketball1.png", data / "unlabeled" / "messi5.jpg"]
+    photos += [s.image_path for s in coco_by_people[:5]]
+    report["drawings"] = draw(predictor, photos, out)
+    report["video"] = video_montage(predictor, data / "unlabeled" / "vtest.avi", out / "vtest_montage.jpg")
+    report["drawings"].append(str((out / "vtest_montage.jpg").relative_to(HERE)))
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    report["empty_images"] = {"noise": len(predictor.predict(noise)),
+                              "grey": len(predictor.predict(np.full((480, 640, 3), 128, np.uint8)))}
+
+    name = Path(args.out).name
+    (HERE / f"{name}.json").write_text(json.dumps(report, indent=2))
+    print(f"-> {HERE / f'{name}.json'}")
+
+
+if __name__ == "__main__":
+    main()
