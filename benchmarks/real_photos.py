@@ -153,8 +153,9 @@ def main() -> None:
     print("COCO-mini val OKS-AP", report["coco_val"]["no_boxes"]["AP"], "/ GT boxes",
           report["coco_val"]["gt_boxes"]["AP"])
     if predictor.detector is not None:
+        coco_dir = data / "coco_mini"
         report["detector_coco_val"] = detector_ap(
-            predictor, data / "coco_mini" / "annotations" / "person_keypoints_val2017.json", data / "coco_mini" / "val2017")
+            predictor, coco_dir / "annotations" / "person_keypoints_val2017.json", coco_dir / "val2017")
         print("detector", report["detector_coco_val"])
 
     lsp = lim(load("lsp", data / "lsp", split="test"))

@@ -449,13 +449,14 @@ def test_box_ap_matches_pycocotools_on_coco_mini():
             continue
         x, y, w, h = a["bbox"]
         j = rng.normal(0, rng.choice([0.02, 0.1, 0.3]), 4) * [w, h, w, h]
+        box = (x + j[0], y + j[1], max(1.0, w + j[2]), max(1.0, h + j[3]))
         dets.append({"image_id": a["image_id"], "category_id": 1, "score": _score(rng),
-                     "bbox": [round(float(v), 2) for v in (x + j[0], y + j[1], max(1.0, w + j[2]), max(1.0, h + j[3]))]})
+                     "bbox": [round(float(v), 2) for v in box]})
     for im in gt["images"]:
         for _ in range(int(rng.integers(0, 3))):
             w, h = rng.uniform(5, 200), rng.uniform(5, 200)
-            dets.append({"image_id": im["id"], "category_id": 1, "score": _score(rng),
-                         "bbox": [float(rng.uniform(0, im["width"] - w)), float(rng.uniform(0, im["height"] - h)), w, h]})
+            x, y = float(rng.uniform(0, im["width"] - w)), float(rng.uniform(0, im["height"] - h))
+            dets.append({"image_id": im["id"], "category_id": 1, "score": _score(rng), "bbox": [x, y, w, h]})
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = copy.deepcopy(gt)

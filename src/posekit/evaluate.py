@@ -147,17 +147,21 @@ def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = F
 
 
 def score(pred: np.ndarray, gt: np.ndarray, skeleton, head_sizes: list | None = None) -> dict:
-    """The report's metrics: PCK@0.2 (torso) overall / per joint / per part, its curve and AUC over
-    0:0.01:0.2, strict and loose PCP, PDJ; PCKh@0.5 when head sizes exist. Percentages."""
+    """The report's metrics: PCK@0.2 (torso) overall / per joint / per part (for LSP-14 the reference
+    table's "Head" = mean(neck, head top)), its curve and AUC over 0:0.01:0.2, strict and loose PCP,
+    the PDJ curve over 0:0.01:0.5 of the torso; PCKh@0.5 and @0.1 when head sizes exist. Percentages."""
     torso = metrics.torso_size(gt, skeleton)
     pck = metrics.pck(pred, gt, torso, alpha=0.2)
     curve = metrics.pck_curve(pred, gt, torso, thresholds=PCK_THRESHOLDS)
+    head = metrics.LSP_HEAD if skeleton.name == "lsp14" else None
+    pdj = metrics.pdj(pred, gt, torso)
     out = {
         "pck@0.2": _pct(pck["mean"]),
         "per_joint": _pct_dict(zip(skeleton.joints, pck["per_joint"])),
-        "per_part": _pct_dict(metrics.group_by_part(pck["per_joint"], skeleton).items()),
+        "per_part": _pct_dict(metrics.group_by_part(pck["per_joint"], skeleton, head=head).items()),
         "auc": _pct(metrics.auc(PCK_THRESHOLDS, curve)),
         "pck_curve": {"thresholds": PCK_THRESHOLDS.tolist(), "values": [_pct(v) for v in curve]},
+        "pdj_curve": {"thresholds": pdj["thresholds"].tolist(), "values": [_pct(v) for v in pdj["mean"]]},
     }
     if skeleton.pcp_limbs:  # JHMDB / H3D define no PCP sticks
         strict = metrics.pcp(pred, gt, skeleton, strict=True)

@@ -158,13 +158,20 @@ def pck(
     return {"per_joint": per_joint[0], "mean": float(pooled[0]), "counts": counts}
 
 
-def group_by_part(per_joint: np.ndarray, skeleton: Skeleton) -> dict[str, float | np.ndarray]:
+#: The LSP reference ``eval_pck.m`` pairs neck with head top, so its "Head" column is their mean
+#: (PROTOCOLS.md "LSP per-part table"); pass as ``head`` to :func:`group_by_part` for LSP tables.
+LSP_HEAD = ("neck", "head_top")
+
+
+def group_by_part(per_joint: np.ndarray, skeleton: Skeleton, head: tuple[str, ...] | None = None
+                  ) -> dict[str, float | np.ndarray]:
     """Fold per-joint scores into the per-part columns of the LSP / MPII tables (PROTOCOLS.md "LSP":
     head, shoulder, elbow, wrist, hip, knee, ankle).
 
     Each part is the plain mean of its joints' scores (left and right averaged; NaN joints skipped);
     which joints form each part is :data:`PART_GROUPS` ("head" = head_top for LSP / MPII; the neck,
     upper neck, thorax and pelvis belong to no part, although a pooled mean may include them).
+    ``head`` replaces the joints of the "head" part (:data:`LSP_HEAD` for the LSP table's convention).
     per_joint: (..., K). Returns ``{part: (...) value}`` (floats for a (K,) input), NaN for a part
     the skeleton lacks.
     """
@@ -175,6 +182,8 @@ def group_by_part(per_joint: np.ndarray, skeleton: Skeleton) -> dict[str, float 
         )
     out: dict[str, float | np.ndarray] = {}
     for part, names in PART_GROUPS.items():
+        if part == "head" and head is not None:
+            names = head
         idx = [skeleton.joints.index(n) for n in names if n in skeleton.joints]
         vals = per_joint[..., idx]
         finite = np.isfinite(vals)
@@ -681,7 +690,7 @@ def box_ap(gt_coco: dict, detections: list[dict], max_dets: int = 100) -> dict[s
 
 
 __all__ = [
-    "COCO_SIGMAS", "PART_GROUPS", "PCKH_EXCLUDED", "PCK_THRESHOLDS", "PDJ_THRESHOLDS",
+    "COCO_SIGMAS", "LSP_HEAD", "PART_GROUPS", "PCKH_EXCLUDED", "PCK_THRESHOLDS", "PDJ_THRESHOLDS",
     "auc", "box_ap", "box_size", "group_by_part", "joint_distances", "oks", "oks_ap", "pck", "pck_curve", "pckh",
     "pcp", "pdj", "torso_size",
 ]

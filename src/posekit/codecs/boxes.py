@@ -103,8 +103,8 @@ class CenterBoxCodec:
         ignore = np.zeros((1, h, w), np.float32)
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         small = (boxes[:, 2] < self.min_box) | (boxes[:, 3] < self.min_box)
-        regions = [np.zeros((0, 4)) if ignore_boxes is None else np.asarray(ignore_boxes, dtype=np.float64).reshape(-1, 4),
-                   boxes[small]]
+        given = np.zeros((0, 4)) if ignore_boxes is None else np.asarray(ignore_boxes, dtype=np.float64)
+        regions = [given.reshape(-1, 4), boxes[small]]
         for box in np.concatenate(regions):
             x0, y0 = input_to_heatmap(box[:2], self.input_size, self.heatmap_size)
             x1, y1 = input_to_heatmap(box[:2] + box[2:], self.input_size, self.heatmap_size)
