@@ -48,6 +48,28 @@ def test_resume_is_exact(data_root, tmp_path):
     assert (tmp_path / "b" / "metrics.jsonl").exists() and (tmp_path / "b" / "learning_curve.png").exists()
 
 
+def test_resume_with_a_changed_config_is_refused_naming_the_keys(data_root, tmp_path):
+    from posekit.config import ConfigError
+
+    out = f"train.out_dir={tmp_path / 'r'}"
+    train(tiny_config(data_root, tmp_path, "train.max_steps=4", "train.stop_after=2", out), progress=False)
+    with pytest.raises(ConfigError, match=r"train\.batch_size \(4 -> 6\).*train\.max_steps \(4 -> 9\)"):
+        train(tiny_config(data_root, tmp_path, "train.max_steps=9", "train.batch_size=6", out), resume=True,
+              progress=False)
+    # keys that only decide when and where work happens may change
+    done = train(tiny_config(data_root, tmp_path, "train.max_steps=4", "train.log_every=3", out), resume=True,
+                 progress=False)
+    assert done.finished
+
+
+def test_invalid_training_values_are_refused():
+    from posekit.config import ConfigError
+
+    for bad in ("train.max_steps=-5", "train.batch_size=0", "train.lr=0"):
+        with pytest.raises(ConfigError, match=bad.split("=")[0].split(".")[1]):
+            load_config(None, [bad])
+
+
 def test_loss_falls_on_real_data(data_root, tmp_path):
     import json
 

@@ -56,7 +56,19 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from posekit.train import train
 
     cfg = load_config(args.config, args.overrides)
-    result = train(cfg, resume=args.resume)
+    try:
+        result = train(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        from posekit.infer import safe_load
+
+        last = Path(cfg.train.out_dir) / "last.pt"
+        if last.exists():
+            where = f"step {safe_load(last).get('step')} ({last})"
+            again = " ".join(["posekit train", args.config, *args.overrides, "--resume"])
+            print(f"\ninterrupted; the run can resume from {where}: {again}", file=sys.stderr)
+        else:
+            print("\ninterrupted before the first checkpoint: nothing to resume from", file=sys.stderr)
+        return 130
     state = "finished" if result.finished else "stopped early (continue with --resume)"
     print(f"{state} at step {result.step}: {result.checkpoint}")
 
@@ -268,7 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # `posekit train CONFIG --resume key=value`: overrides may follow the flags too
+        if args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from posekit.config import ConfigError
     from posekit.data.errors import DataError
 

@@ -205,6 +205,12 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     for k, v in kwargs.items():
         if k.endswith("_every") and k != "eval_every" and v < 1:
             raise ConfigError(f"{where}.{k}: must be >= 1, got {v}")
+        if k in ("max_steps", "batch_size") and v < 1:
+            raise ConfigError(f"{where}.{k}: must be >= 1, got {v}")
+        if k in ("lr", "padding") and v <= 0:
+            raise ConfigError(f"{where}.{k}: must be > 0, got {v}")
+        if k in ("warmup_steps", "refine_steps", "stop_after", "num_workers", "limit", "num_scenes") and v < 0:
+            raise ConfigError(f"{where}.{k}: must be >= 0, got {v}")
     return cls(**kwargs)
 
 

@@ -30,7 +30,15 @@ from tqdm import tqdm
 
 from posekit import metrics
 from posekit.codecs.heatmap import HeatmapCodec
-from posekit.config import Config, SourceConfig, build_codec, build_model, resolve_data_root, to_dict
+from posekit.config import (
+    Config,
+    ConfigError,
+    SourceConfig,
+    build_codec,
+    build_model,
+    resolve_data_root,
+    to_dict,
+)
 from posekit.data import convert_samples, load
 from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.data.dataset import PoseDataset
@@ -255,6 +263,28 @@ def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device
 
 
 # -------------------------------------------------------------------------------------------- helpers
+#: config keys a resumed run may change: they decide when and where work happens, not what is computed
+RESUME_SAFE_KEYS = frozenset({
+    "train.time_limit_min", "train.stop_after", "train.log_every", "train.checkpoint_every", "train.eval_every",
+    "train.threads", "train.device", "data.num_workers", "data.cache", "data.cache_dir", "data.root", "predict",
+})
+
+
+def changed_keys(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts, leaving out :data:`RESUME_SAFE_KEYS`."""
+    out = []
+    for key in sorted(set(stored) | set(current)):
+        name = f"{prefix}{key}"
+        if name in RESUME_SAFE_KEYS:
+            continue
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_keys(a, b, name + ".")
+        elif a != b and not (a is None and key not in stored):
+            out.append(f"{name} ({a!r} -> {b!r})")
+    return out
+
+
 def git_revision() -> str:
     try:
         return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
@@ -373,6 +403,11 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
             raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
         # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
         state = safe_load(last_path)
+        changed = changed_keys(state.get("config", {}), to_dict(cfg))
+        if changed:
+            raise ConfigError(f"--resume: {last_path} was trained with a different config: {', '.join(changed)} "
+                              f"changed; exact resume needs the same (only {', '.join(sorted(RESUME_SAFE_KEYS))} "
+                              "may change). Start a new out_dir, or restore the stored values")
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as e:
