@@ -72,6 +72,8 @@ class DataConfig:
     flip_prob: float = 0.5
     translate_frac: float = 0.1
     photometric: bool = True
+    half_body_prob: float = 0.0  # crop around the upper or lower body only (truncated people)
+    occlude_prob: float = 0.0  # paste another training person over the crop (crowds, occlusion)
     cache_dir: str = "~/.cache/posekit"
     cache: bool = True  # decode each person's neighbourhood once (see PoseDataset); False = decode per item
     num_workers: int = 1

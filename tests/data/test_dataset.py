@@ -242,3 +242,23 @@ def test_speed_cached_vs_uncached(data_root) -> None:
           f"uncached {rates[False]:.0f} items/s")
     assert rates[True] > 500
     assert rates[True] > rates[False]
+
+
+def test_pasted_occluders_hide_joints_that_stay_labelled(data_root) -> None:
+    from posekit.data import load
+
+    samples = load("lsp", data_root / "lsp", split="train")[:30]
+    aug = TopDownAugment(output_size=(96, 96), rotation_deg=0, flip_prob=0, brightness=0, contrast=0, saturation=0,
+                         scale_range=(1.0, 1.0), translate_frac=0)
+    plain = PoseDataset(samples, (96, 96), augment=aug, cache=False)
+    occluded = PoseDataset(samples, (96, 96), augment=aug, cache=False, occlude_prob=1.0)
+    hidden = changed = 0
+    for i in range(30):
+        a = plain.get(i, np.random.default_rng(i))
+        b = occluded.get(i, np.random.default_rng(i))
+        changed += int((a["image"] != b["image"]).any())
+        va, vb = a["keypoints"][:, 2], b["keypoints"][:, 2]
+        assert torch.equal(a["keypoints"][:, :2], b["keypoints"][:, :2])  # labels never move
+        assert torch.equal(va > 0, vb > 0)  # nor disappear
+        hidden += int(((va == 2) & (vb == 1)).sum())
+    assert changed >= 25 and hidden > 0

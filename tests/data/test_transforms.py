@@ -226,3 +226,26 @@ def test_warp_matches_cv2_pixel_centres() -> None:
     found = find_dots(small, 1)[0]
     np.testing.assert_allclose(found, [24.5, 24.5], atol=0.2)
     assert cv2.countNonZero(small[..., 0]) > 0
+
+
+def test_half_body_region_covers_one_half_of_the_body():
+    from posekit.data.transforms import TopDownAugment
+    from posekit.skeletons import LSP14
+
+    kp = np.zeros((14, 3))
+    kp[:, 2] = 2
+    kp[:, 0] = 50
+    kp[:, 1] = [190, 150, 110, 110, 150, 190, 100, 80, 60, 60, 80, 100, 45, 20]  # standing, head up
+    aug = TopDownAugment(output_size=(64, 64), half_body_prob=1.0)
+    tops = bottoms = 0
+    for seed in range(40):
+        center, size = aug.half_body(kp, LSP14.joints, 1.25, np.random.default_rng(seed))
+        top, bottom = center[1] - size[1] / 2, center[1] + size[1] / 2
+        if bottom < 170:  # the upper half: head to (at most) hips, ankles cut off
+            assert top <= 20 and center[1] < 110
+            tops += 1
+        else:
+            assert top > 45 and center[1] >= 110  # the lower half: legs, no head
+            bottoms += 1
+    assert tops and bottoms
+    assert TopDownAugment(output_size=(64, 64)).half_body(kp, LSP14.joints, 1.25, np.random.default_rng(0)) is None

@@ -140,6 +140,8 @@ class PoseDataset(Dataset):
     cache_dir: where the cache is saved / loaded; None keeps it in memory only.
     cache_margin: cached neighbourhood = base region size x this.
     cache_res: longer side of a cached crop in pixels (default 2 x max(output_size)).
+    occlude_prob: in training, the chance that another person of the set is pasted over the crop
+        (:meth:`_paste_occluder`); joints it hides stay labelled, as occluded (v = 1).
 
     Item (dict):
         "image": float32 tensor (3, H, W), RGB, ImageNet-normalised (:func:`normalize_image`).
@@ -164,6 +166,7 @@ class PoseDataset(Dataset):
         cache_dir: str | os.PathLike | None = None,
         cache_margin: float = 1.6,
         cache_res: int | None = None,
+        occlude_prob: float = 0.0,
     ) -> None:
         if box_source not in ("keypoints", "annotation"):
             raise ValueError(f"box_source must be 'keypoints' or 'annotation', got {box_source!r}")
@@ -180,6 +183,7 @@ class PoseDataset(Dataset):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.cache_margin = float(cache_margin)
         self.cache_res = int(cache_res) if cache_res else 2 * max(self.output_size)
+        self.occlude_prob = float(occlude_prob)
         skeletons = {s.skeleton.name for s in self.samples}
         if len(skeletons) > 1:
             raise ValueError(f"samples mix skeletons {sorted(skeletons)}; map them to one first")
@@ -394,6 +398,27 @@ class PoseDataset(Dataset):
             crop = warp(read_image(self.samples[si].image_path), M, self.output_size, antialias=True)
         return crop, M
 
+    def _paste_occluder(self, crop: np.ndarray, index: int, rng: np.random.Generator
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """Paste another training person (cut out with :func:`posekit.data.compose.body_mask`) over the crop,
+        beside or across the centre, at 0.65-1.25x the crop person's scale: the other people of users'
+        photos. Returns (new crop, the occluder's mask (H, W) in [0, 1])."""
+        from posekit.data.compose import body_mask
+
+        j = int(rng.integers(len(self) - 1))
+        j += j >= index
+        W, H = self.output_size
+        base = self.base_params(j)
+        size = base.size * rng.uniform(0.8, 1.55)
+        dx = rng.choice([-1.0, 1.0]) * rng.uniform(0.15, 0.5) * W
+        dy = rng.uniform(-0.15, 0.25) * H
+        center = base.center - np.array([dx * size[0] / W, dy * size[1] / H])
+        other, Mj = self.load_crop(j, AffineParams(center, size, 0.0, bool(rng.random() < 0.5)))
+        kp = transform_keypoints(self.person(j)[1].keypoints, Mj)
+        mask = body_mask(kp, self.skeleton, (H, W))[..., None]
+        out = crop.astype(np.float32) * (1 - mask) + other.astype(np.float32) * mask
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8), mask[..., 0]
+
     def __getitem__(self, index: int) -> dict:
         self._maybe_reseed()
         return self.get(index)
@@ -406,13 +431,23 @@ class PoseDataset(Dataset):
             index += len(self)
         params = self.base_params(index)
         if self.augment is not None:
+            half = self.augment.half_body(self.person(index)[1].keypoints, self.skeleton.joints, self.padding, rng)
+            if half is not None:
+                params = AffineParams(*half)
             params = self.augment.sample(params.center, params.size, rng)
         crop, M = self.load_crop(index, params)
-        if self.augment is not None:
-            crop = self.augment.photometric(crop, rng)
         _, person = self.person(index)
         kps = transform_keypoints(person.keypoints, M, self._flip_index if params.flip else None,
                                   self.output_size)
+        if self.augment is not None:
+            if self.occlude_prob > 0 and len(self) > 1:
+                r = self.augment.rng if rng is None else rng
+                if r.random() < self.occlude_prob:
+                    crop, covered = self._paste_occluder(crop, index, r)
+                    kps[(covered[np.clip(np.rint(kps[:, 1]).astype(int), 0, crop.shape[0] - 1),
+                                 np.clip(np.rint(kps[:, 0]).astype(int), 0, crop.shape[1] - 1)] > 0.5)
+                        & (kps[:, 2] > 0), 2] = 1.0  # hidden behind the occluder: occluded, label kept
+            crop = self.augment.photometric(crop, rng)
         item = {
             "image": normalize_image(crop),
             "keypoints": torch.from_numpy(kps.astype(np.float32)),

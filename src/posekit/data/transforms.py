@@ -15,6 +15,7 @@ optionally rotated and mirrored. After a mirrored warp the joint order must be p
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -237,6 +238,9 @@ class TopDownAugment:
     * a horizontal flip with probability ``flip_prob``,
     * a shift of the centre uniform in [-translate_frac, translate_frac] x the base size, per axis.
     :meth:`photometric` applies :func:`photometric_jitter` with the stored strengths.
+    :meth:`half_body` (with probability ``half_body_prob``, HRNet's "half body" augmentation): the base
+    region becomes the upper body (head, arms, sometimes the hips) or the lower body (hips, legs) only,
+    so the network learns people cut off by the crop -- truncated people are everywhere in users' photos.
 
     rng: a ``numpy.random.Generator`` or a seed. :class:`~posekit.data.dataset.PoseDataset` reseeds it
     in each DataLoader worker (from torch's per-worker seed) so workers do not repeat each other.
@@ -254,6 +258,7 @@ class TopDownAugment:
         contrast: float = 0.2,
         saturation: float = 0.2,
         rng: np.random.Generator | int | None = None,
+        half_body_prob: float = 0.0,
     ) -> None:
         if not 0 < scale_range[0] <= scale_range[1]:
             raise ValueError(f"scale_range must be 0 < lo <= hi, got {scale_range}")
@@ -266,6 +271,7 @@ class TopDownAugment:
         self.brightness = float(brightness)
         self.contrast = float(contrast)
         self.saturation = float(saturation)
+        self.half_body_prob = float(half_body_prob)
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
     def reseed(self, seed: int) -> None:
@@ -289,6 +295,28 @@ class TopDownAugment:
         flip = bool(rng.random() < self.flip_prob)
         shift = rng.uniform(-self.translate_frac, self.translate_frac, size=2) * size
         return AffineParams(np.asarray(center, dtype=np.float64) + shift, size * scale, rot, flip)
+
+    def half_body(self, keypoints: np.ndarray, joints: Sequence[str], padding: float,
+                  rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """With probability ``half_body_prob``, a base region (center, size) around half the body: the
+        labelled upper-body joints (head, neck, arms; the hips too half of the time) or the lower-body
+        ones (hips, knees, ankles), their box grown by ``padding`` x 1.2 to the output aspect. None when
+        not drawn or when the half has fewer than 3 labelled joints (in image pixels, (K, 3) input)."""
+        rng = self.rng if rng is None else rng
+        if self.half_body_prob <= 0 or rng.random() >= self.half_body_prob:
+            return None
+        upper = ("head_top", "head", "neck", "upper_neck", "nose", "left_shoulder", "right_shoulder",
+                 "left_elbow", "right_elbow", "left_wrist", "right_wrist")
+        hips = ("left_hip", "right_hip")
+        lower = hips + ("left_knee", "right_knee", "left_ankle", "right_ankle")
+        names = (upper + (hips if rng.random() < 0.5 else ())) if rng.random() < 0.6 else lower
+        idx = [i for i, n in enumerate(joints) if n in names and keypoints[i, 2] > 0]
+        if len(idx) < 3:
+            return None
+        xy = keypoints[idx, :2]
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        W, H = self.output_size
+        return box_to_center_scale(np.array([lo[0], lo[1], *(hi - lo)]), W / H, padding * 1.2)
 
     def photometric(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         return photometric_jitter(image, self.rng if rng is None else rng, self.brightness, self.contrast,
