@@ -224,3 +224,16 @@ def test_a_checkpoint_carrying_code_is_refused_and_the_code_never_runs(checkpoin
     assert _Payload.ran == []
     # the honest checkpoint (tensors, config dicts, numbers) still loads
     assert load_model(checkpoint).skeleton.name == "lsp14"
+
+
+def test_invalid_images_are_refused_with_clear_errors(checkpoint, tmp_path):
+    predictor = load_model(checkpoint)
+    with pytest.raises(TypeError, match="needs an image"):
+        predictor.predict(None)
+    with pytest.raises(ValueError, match="non-empty"):
+        predictor.predict(np.zeros((0, 0, 3), dtype=np.uint8))
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        predictor.predict(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["predict", str(empty), "--model", str(checkpoint)]) == 2

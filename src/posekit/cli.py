@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-DEMO_IMAGE = Path(__file__).parent / "assets" / "astronaut.png"
+DEMO_IMAGE = Path(__file__).parent / "assets" / "pedestrians.png"
 
 
 def _cmd_data_stats(args: argparse.Namespace) -> None:
@@ -47,8 +47,9 @@ def _cmd_data_show(args: argparse.Namespace) -> None:
         keypoints = person.keypoints.copy()
         keypoints[:, :2] = (keypoints[:, :2] + 0.5) * zoom - 0.5  # pixel centres scale about -0.5
         image = draw_pose(image, keypoints, sample.skeleton, legend=True)
-    save_image(args.out, image)
-    print(f"{sample.image_path} ({len(sample.people)} people, skeleton {sample.skeleton.name}) -> {args.out}")
+    out = Path(args.out) if args.out else _default_out("sample.png")
+    save_image(out, image)
+    print(f"{sample.image_path} ({len(sample.people)} people, skeleton {sample.skeleton.name}) -> {out}")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -180,6 +181,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_out(name: str) -> Path:
+    """Where an output goes when the user names none: a fresh temporary folder, never the working tree."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="posekit_")) / name
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     from posekit.data.dataset import read_image
     from posekit.infer import load_model
@@ -188,11 +196,16 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     predictor = load_model("default", device=args.device)
     image = read_image(DEMO_IMAGE)
     preds = predictor.predict(image)
-    save_image(args.out, draw_predictions(image, preds))
-    for p in preds:
-        for name, (x, y, s) in zip(p.skeleton.joints, p.keypoints):
-            print(f"  {name:<15} x={x:7.1f} y={y:7.1f} score={s:.2f}")
-    print(f"default model on {DEMO_IMAGE.name} (NASA, public domain) -> {args.out}")
+    out = Path(args.out) if args.out else _default_out("demo_pose.png")
+    save_image(out, draw_predictions(image, preds))
+    print(f"default model on {DEMO_IMAGE.name} (a frame of OpenCV's vtest.avi sample video, Apache-2.0/BSD): "
+          f"{len(preds)} {'person' if len(preds) == 1 else 'people'}")
+    for i, p in enumerate(preds, 1):
+        x, y, w, h = p.box
+        print(f"  person {i}: score {p.score:.2f}, box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}")
+        for name, (jx, jy, s) in zip(p.skeleton.joints, p.keypoints):
+            print(f"    {name:<15} x={jx:7.1f} y={jy:7.1f} score={s:.2f}")
+    print(f"drawing -> {out}")
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -219,57 +232,62 @@ def _add_set_argument(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="posekit", description="2D human pose estimation toolkit")
+    parser = argparse.ArgumentParser(prog="posekit", description="2D human pose estimation toolkit",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
 
     data = sub.add_parser("data", help="inspect labelled datasets").add_subparsers(dest="data_command",
                                                                                    required=True)
-    p = data.add_parser("stats", help="count images, people and joints")
+    p = data.add_parser("stats", help="count images, people and joints", formatter_class=fmt)
     p.add_argument("spec", help="FORMAT:PATH, e.g. lsp:../shared/datasets/lsp")
-    p.add_argument("--split", default=None)
+    p.add_argument("--split", default=None, help="the format's split (e.g. train, test, val2017); none = all")
     p.set_defaults(func=_cmd_data_stats)
-    p = data.add_parser("show", help="draw one sample with its skeleton")
+    p = data.add_parser("show", help="draw one sample with its skeleton", formatter_class=fmt)
     p.add_argument("spec", help="FORMAT:PATH")
-    p.add_argument("--split", default=None)
-    p.add_argument("--index", type=int, default=0)
-    p.add_argument("--out", default="sample.png")
+    p.add_argument("--split", default=None, help="the format's split; none = all")
+    p.add_argument("--index", type=int, default=0, help="which sample")
+    p.add_argument("--out", default=None, help="drawing path (default: a new temporary folder, printed)")
     p.set_defaults(func=_cmd_data_show)
 
-    p = sub.add_parser("train", help="train a model from a YAML config")
+    p = sub.add_parser("train", help="train a model from a YAML config", formatter_class=fmt)
     p.add_argument("config", help="configs/*.yaml")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-3 train.max_steps=100")
-    p.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-3 train.max_steps=100 "
+                   "(also accepted after --resume)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from <out_dir>/last.pt (the config "
+                   "must be the same, except keys that only say when and where work happens)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("eval", help="score a model on a labelled dataset")
-    p.add_argument("--model", default="default", help="'default' or a checkpoint path")
-    p.add_argument("--data", required=True, help="FORMAT:PATH")
-    p.add_argument("--split", default=None)
+    p = sub.add_parser("eval", help="score a model on a labelled dataset", formatter_class=fmt)
+    p.add_argument("--model", default="default", help="'default' (shipped) or a checkpoint path")
+    p.add_argument("--data", required=True, help="FORMAT:PATH, e.g. lsp:../shared/datasets/lsp")
+    p.add_argument("--split", default=None, help="the format's split (LSP test = 'test'); none = all")
     p.add_argument("--json", default=None, help="write the report here")
-    p.add_argument("--gt-boxes", action="store_true", help="crop ground-truth person boxes instead of "
-                   "running on whole images")
-    p.add_argument("--limit", type=int, default=0, help="first N images only")
-    p.add_argument("--device", default=None)
+    p.add_argument("--gt-boxes", action="store_true", help="pose each annotated person in the box the dataset's "
+                   "protocol gives (COCO bbox, MPII centre/scale, LSP keypoint box) instead of finding people")
+    p.add_argument("--limit", type=int, default=0, help="first N images only (0 = all)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
     _add_set_argument(p)
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("predict", help="keypoints for images, folders and videos")
-    p.add_argument("paths", nargs="+")
-    p.add_argument("--model", default="default")
-    p.add_argument("--json", default=None, help="COCO-results-style JSON out")
-    p.add_argument("--draw", default=None, help="folder for drawings / annotated videos")
-    p.add_argument("--device", default=None)
+    p = sub.add_parser("predict", help="keypoints for images, folders and videos", formatter_class=fmt)
+    p.add_argument("paths", nargs="+", help="image files, folders of images, video files")
+    p.add_argument("--model", default="default", help="'default' (shipped) or a checkpoint path")
+    p.add_argument("--json", default=None, help="write COCO results here (image_id + file_name per person)")
+    p.add_argument("--draw", default=None, help="folder for drawings (PNG) and annotated videos (MP4)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
     _add_set_argument(p)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("demo", help="run the default model on a bundled photo")
-    p.add_argument("--out", default="demo_pose.png")
-    p.add_argument("--device", default=None)
+    p = sub.add_parser("demo", help="run the default model on a bundled street photo", formatter_class=fmt)
+    p.add_argument("--out", default=None, help="drawing path (default: a new temporary folder, printed)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("export", help="slim a training checkpoint to weights + config for predict/eval")
-    p.add_argument("checkpoint")
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("export", help="slim a training checkpoint to weights + config for predict/eval",
+                       formatter_class=fmt)
+    p.add_argument("checkpoint", help="a checkpoint written by posekit train (best.pt / last.pt)")
+    p.add_argument("--out", required=True, help="where to write the slim checkpoint")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16 storage)")
     _add_set_argument(p)
     p.set_defaults(func=_cmd_export)

@@ -86,6 +86,9 @@ def denormalize_image(tensor: torch.Tensor) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file to uint8 (H, W, 3) BGR; raises FileNotFoundError / ValueError naming the file."""
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"{p} is a folder, not an image file (posekit predict takes folders; "
+                                "Predictor.predict takes one image)")
     if not p.is_file():
         raise FileNotFoundError(f"image file not found: {p}")
     image = cv2.imread(str(p), cv2.IMREAD_COLOR)
