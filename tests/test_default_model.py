@@ -47,7 +47,7 @@ def _independent_pck(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def test_eval_command_matches_predict_scored_independently(predictor, data_root, tmp_path):
-    n = 60
+    n = 20
     samples = load("lsp", data_root / "lsp", split="test")[:n]
     pred = np.stack([predictor.predict(s.image_path)[0].keypoints for s in samples])
     gt = np.stack([s.people[0].keypoints for s in samples])

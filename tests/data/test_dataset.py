@@ -14,7 +14,6 @@ from posekit.data.dataset import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PoseDataset,
-    benchmark_dataset,
     denormalize_image,
     normalize_image,
     worker_init_fn,
@@ -222,26 +221,6 @@ def test_lsp_real_images(data_root, tmp_path) -> None:
         vis = kps[:, 2] > 0
         assert vis.sum() >= 7
         assert (kps[vis, :2] >= -0.5).all() and (kps[vis, :2] < 127.5).all()
-
-
-def test_speed_cached_vs_uncached(data_root) -> None:
-    samples = lsp_samples(data_root, 20)
-    stub = HeatmapEncodeStub((128, 128))
-    cv2.setNumThreads(1)  # one core, as in a DataLoader worker
-    try:
-        rates = {}
-        for cache in (True, False):
-            aug = TopDownAugment((128, 128), rng=0)
-            ds = PoseDataset(samples, (128, 128), encode=stub.encode, augment=aug, cache=cache)
-            if cache:
-                ds.build_cache(progress=False)
-            rates[cache] = benchmark_dataset(ds, n=300 if cache else 60)
-    finally:
-        cv2.setNumThreads(-1)
-    print(f"\nPoseDataset 128x128 + heatmap stub, one core: cached {rates[True]:.0f} items/s, "
-          f"uncached {rates[False]:.0f} items/s")
-    assert rates[True] > 500
-    assert rates[True] > rates[False]
 
 
 def test_pasted_occluders_hide_joints_that_stay_labelled(data_root) -> None:
