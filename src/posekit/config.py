@@ -76,6 +76,7 @@ class DataConfig:
     occlude_prob: float = 0.0  # paste another training person over the crop (crowds, occlusion)
     cache_dir: str = "~/.cache/posekit"
     cache: bool = True  # decode each person's neighbourhood once (see PoseDataset); False = decode per item
+    cache_max_gb: float = 4.0  # a cache larger than this is not written (items decoded from the images)
     num_workers: int = 1
     limit: int = 0  # first N images of each source only (0 = all): smoke tests and quick runs
     val: tuple[SourceConfig, ...] = ()  # extra validation-only sources (e.g. COCO-mini train photos)

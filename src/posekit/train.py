@@ -185,6 +185,23 @@ def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, Dete
     return train_set, val_set
 
 
+def _cache_allowed(ds: PoseDataset, cfg: Config, announce: bool) -> bool:
+    """Say how big the crop cache will be and where before writing it; over ``data.cache_max_gb`` the
+    dataset decodes each item from its image instead (slower, no disk or memory cost)."""
+    hc, wc = ds.cache_shape
+    gb = len(ds) * hc * wc * 3 / 1e9
+    where = ds.cache_dir if ds.cache_dir is not None else "memory"
+    if gb > cfg.data.cache_max_gb:
+        print(f"posekit: not caching {len(ds)} person crops: {gb:.1f} GB would exceed data.cache_max_gb="
+              f"{cfg.data.cache_max_gb:g}; decoding each item from its image instead", flush=True)
+        ds.cache = False
+        return False
+    if announce:
+        print(f"posekit: caching {len(ds)} person crops ({gb:.1f} GB, {hc}x{wc} px each) in {where} "
+              "(data.cache_dir moves it, data.cache=false turns it off, data.cache_max_gb bounds it)", flush=True)
+    return True
+
+
 def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> tuple[PoseDataset, PoseDataset]:
     """Training (augmented) and validation (plain) datasets from the config's sources, crop caches
     built (decoded once, saved under ``data.cache_dir``)."""
@@ -198,7 +215,7 @@ def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> t
     for ds in (train_set, val_set):
         if distributed and dist.get_rank() != 0:
             dist.barrier()
-        if len(ds) and ds.cache:
+        if len(ds) and ds.cache and _cache_allowed(ds, cfg, progress):
             ds.build_cache(progress=progress)
         if distributed and dist.get_rank() == 0:
             dist.barrier()
@@ -267,7 +284,7 @@ def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device
 #: config keys a resumed run may change: they decide when and where work happens, not what is computed
 RESUME_SAFE_KEYS = frozenset({
     "train.time_limit_min", "train.stop_after", "train.log_every", "train.checkpoint_every", "train.eval_every",
-    "train.threads", "train.device", "data.num_workers", "data.cache", "data.cache_dir", "data.root", "predict",
+    "train.threads", "train.device", "data.num_workers", "data.cache", "data.cache_dir", "data.cache_max_gb", "data.root", "predict",
 })
 
 
