@@ -284,7 +284,8 @@ def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device
 #: config keys a resumed run may change: they decide when and where work happens, not what is computed
 RESUME_SAFE_KEYS = frozenset({
     "train.time_limit_min", "train.stop_after", "train.log_every", "train.checkpoint_every", "train.eval_every",
-    "train.threads", "train.device", "data.num_workers", "data.cache", "data.cache_dir", "data.cache_max_gb", "data.root", "predict",
+    "train.threads", "train.device", "data.num_workers", "data.cache", "data.cache_dir", "data.cache_max_gb",
+    "data.root", "predict",
 })
 
 
