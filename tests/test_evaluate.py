@@ -80,3 +80,16 @@ def test_score_reports_pdj_and_the_lsp_head_column(data_root):
     assert result["per_part"]["head"] == pytest.approx(50.0)  # mean(neck, head top), as eval_pck.m
     assert result["pdj_curve"]["thresholds"][-1] == pytest.approx(0.5)
     assert result["pdj_curve"]["values"][-1] == pytest.approx(100 * 13 / 14, abs=0.01)
+
+
+def test_box_normalised_pck_for_jhmdb_style_reports():
+    gt = np.zeros((1, 14, 3))
+    gt[0, :, 2] = 2
+    gt[0, :, 0] = np.linspace(0, 10, 14)  # a narrow person: torso ~ 100 px tall, box 10 x 100
+    gt[0, :, 1] = np.linspace(0, 100, 14)
+    pred = gt.copy()
+    pred[0, :, 0] += 15  # 15 px off: within 0.2 x box max side (20 px)
+    result = score(pred, gt, LSP14, boxes=np.array([[0, 0, 10, 100]]))
+    assert result["pck@0.2_box"] == pytest.approx(100.0)
+    pred[0, :, 0] += 10  # 25 px off
+    assert score(pred, gt, LSP14, boxes=np.array([[0, 0, 10, 100]]))["pck@0.2_box"] == pytest.approx(0.0)

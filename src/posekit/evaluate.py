@@ -146,10 +146,13 @@ def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = F
     return out
 
 
-def score(pred: np.ndarray, gt: np.ndarray, skeleton, head_sizes: list | None = None) -> dict:
+def score(pred: np.ndarray, gt: np.ndarray, skeleton, head_sizes: list | None = None,
+          boxes: np.ndarray | None = None) -> dict:
     """The report's metrics: PCK@0.2 (torso) overall / per joint / per part (for LSP-14 the reference
     table's "Head" = mean(neck, head top)), its curve and AUC over 0:0.01:0.2, strict and loose PCP,
-    the PDJ curve over 0:0.01:0.5 of the torso; PCKh@0.5 and @0.1 when head sizes exist. Percentages."""
+    the PDJ curve over 0:0.01:0.5 of the torso; PCKh@0.5 and @0.1 when head sizes exist; with ``boxes``
+    (N, 4) ground-truth person boxes, box-normalised PCK@0.2 (max(w, h), PROTOCOLS.md "JHMDB") too.
+    Percentages."""
     torso = metrics.torso_size(gt, skeleton)
     pck = metrics.pck(pred, gt, torso, alpha=0.2)
     curve = metrics.pck_curve(pred, gt, torso, thresholds=PCK_THRESHOLDS)
@@ -168,6 +171,8 @@ def score(pred: np.ndarray, gt: np.ndarray, skeleton, head_sizes: list | None = 
         out["pcp"] = _pct(strict["mean"])
         out["pcp_per_limb"] = _pct_dict(strict["per_limb"].items())
         out["pcp_loose"] = _pct(metrics.pcp(pred, gt, skeleton, strict=False)["mean"])
+    if boxes is not None:
+        out["pck@0.2_box"] = _pct(metrics.pck(pred, gt, metrics.box_size(boxes), alpha=0.2)["mean"])
     if head_sizes and all(h is not None for h in head_sizes):
         # PCKh as PROTOCOLS.md: pelvis and thorax excluded (an LSP-14 model has neither), <= alpha x head size
         hs = np.asarray(head_sizes, dtype=np.float64)
