@@ -1,0 +1,85 @@
+"""Are a dataset's coordinates 1-based? A measurement instead of a guess (the .mat files come from
+MATLAB; reference loaders subtract 1 for some sets and not for others).
+
+The idea: a network trained with horizontal-flip augmentation cannot learn a constant offset along x.
+If the labels were 1-based (one pixel right of and below the 0-based pixel-centre positions posekit
+uses), an unflipped training crop asks for content + 1 px and a flipped one for content - 1 px along x,
+so the network learns to predict the content itself along x -- while along y, never flipped, it learns
+the +1 px. On held-out images the mean signed error (prediction - label) is then about -1 px along x
+and 0 along y. With 0-based labels both are 0. So ``bias_x - bias_y`` (in original image pixels) reads
+-1 for 1-based labels and 0 for 0-based ones, whatever biases the network has that are the same along x
+and y. Standard errors come from the spread over joints.
+
+    python benchmarks/coordinate_origin.py --model default \
+        --config configs/simplebaseline_r18s_lsp+lspet_160x160.yaml --out benchmarks/coordinate_origin.json
+
+Uses the config's held-out validation images (never LSP test), each person posed in its tight keypoint
+box x 1.25 (the training crop), without flip test (the raw network). Joints more than 0.2 x torso off
+are left out (a wrong joint says nothing about a pixel offset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_utils import machine
+
+from posekit import metrics
+from posekit.config import load_config
+from posekit.data.dataset import person_box
+from posekit.infer import load_model
+from posekit.train import load_each_source, split_train_val
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--config", required=True, help="the model's training config (its validation split)")
+    ap.add_argument("--out", default="benchmarks/coordinate_origin.json")
+    ap.add_argument("--limit", type=int, default=400, help="held-out images per source")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    predictor = load_model(args.model, device="cpu", flip_test=False)
+    rows = []
+    each = load_each_source(cfg)
+    # the training run's own validation split (over all sources together), then grouped by source
+    _, held_out_all = split_train_val([s for _, ss in each for s in ss], cfg.data.val_fraction, cfg.data.val_seed)
+    held = {id(s) for s in held_out_all}
+    for src, samples in each:
+        held_out = [s for s in samples if id(s) in held]
+        errs = []
+        for sample in held_out[: args.limit]:
+            people = [p for p in sample.people if p.num_labelled >= 8 and person_box(p) is not None]
+            if not people:
+                continue
+            preds = predictor.predict(sample.image_path, boxes=[person_box(p) for p in people])
+            for p, pred in zip(people, preds):
+                gt = p.keypoints
+                torso = metrics.torso_size(gt[None], sample.skeleton)[0]
+                ok = (gt[:, 2] > 0) & np.isfinite(torso)
+                d = pred.keypoints[:, :2] - gt[:, :2]
+                ok &= np.linalg.norm(d, axis=1) <= 0.2 * torso
+                errs.append(d[ok])
+        e = np.concatenate(errs)
+        bias, se = e.mean(axis=0), e.std(axis=0) / np.sqrt(len(e))
+        diff = bias[0] - bias[1]
+        row = {"source": f"{src.format}:{src.path}", "joints": len(e), "bias_x": round(float(bias[0]), 3),
+               "bias_y": round(float(bias[1]), 3), "se_x": round(float(se[0]), 3), "se_y": round(float(se[1]), 3),
+               "bias_x_minus_y": round(float(diff), 3), "se_diff": round(float(np.hypot(*se)), 3),
+               "reading": "1-based" if abs(diff + 1) < abs(diff) else "0-based"}
+        rows.append(row)
+        print(row, flush=True)
+    Path(args.out).write_text(json.dumps({"model": args.model, "config": args.config, "machine": machine(),
+                                          "command": "python benchmarks/coordinate_origin.py "
+                                                     f"--model {args.model} --config {args.config}",
+                                          "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
