@@ -46,6 +46,20 @@ def test_lsp_standard_split(data_root: Path) -> None:
     assert len(load("lsp", data_root / "lsp")) == 2000
 
 
+def test_lsp_and_lspet_coordinates_are_not_shifted(data_root: Path) -> None:
+    """The stored numbers are 0-based pixel centres already (measured: benchmarks/coordinate_origin.json),
+    so the readers must pass them through unchanged -- no MATLAB-style "- 1"."""
+    from scipy.io import loadmat
+
+    raw = loadmat(data_root / "lsp" / "joints.mat")["joints"]  # (3, 14, 2000)
+    s = load("lsp", data_root / "lsp", split="test")[0]
+    np.testing.assert_array_equal(s.people[0].keypoints[:, :2], raw[:2, :, 1000].T)
+    raw = loadmat(data_root / "lspet" / "joints.mat")["joints"]  # (14, 3, 10000)
+    s = load("lspet", data_root / "lspet")[0]
+    labelled = s.people[0].keypoints[:, 2] > 0
+    np.testing.assert_array_equal(s.people[0].keypoints[labelled, :2], raw[labelled, :2, 0])
+
+
 def test_lsp_box_is_tight_keypoint_box(data_root: Path) -> None:
     p = load("lsp", data_root / "lsp", split="test")[0].people[0]
     xy = p.keypoints[:, :2]

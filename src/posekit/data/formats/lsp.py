@@ -15,9 +15,12 @@ the flag, so each has its own entry point and neither guesses from the data:
   are unlabelled; 3,945 images have all 14. Images ``images/im00001.jpg`` ...; split ``"train"`` or
   None (LSPet is training data only).
 
-Coordinates are kept as stored. LSP was annotated in MATLAB, so the numbers may be 1-based (top-left
-pixel centre at (1, 1)), but nothing in the files says so and the data cannot tell (LSP: x >= 1.008
-everywhere yet y goes down to 0.25), so no shift is applied.
+Coordinates are kept as stored: they are 0-based pixel centres, posekit's convention, as measured (LSP was
+annotated in MATLAB, so 1-based numbers were possible). ``benchmarks/coordinate_origin.py`` trains nothing
+new: a network trained with flip augmentation cannot learn a constant x offset, so 1-based labels would
+leave a mean signed x error 1 px below the y one on held-out images; the default model gives
+bias_x - bias_y = -0.06 +- 0.17 px on LSP and -0.07 +- 0.10 px on LSPet (``coordinate_origin.json``): no
+shift is applied, and a test keeps the stored values unshifted.
 
 The ``images/`` listing is read once (not one ``stat`` per file); a missing image is a DataError.
 """
