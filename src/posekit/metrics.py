@@ -527,6 +527,30 @@ def _accumulate(E: list[dict], max_det: int, rec_thrs: np.ndarray, T: int):
     return precision, recall
 
 
+def _evaluate_all(gts_by: dict, dts_by: dict, img_ids: list, cat_ids: list, area_rngs: list, max_dets: int,
+                  similarity) -> tuple[np.ndarray, np.ndarray]:
+    """pycocotools' evaluate + accumulate over every image, category and area range: per image and
+    category the detections sorted by score (stable) and capped, ``similarity(gts, dts)`` (D, G) (OKS
+    or IoU) matched greedily. Returns precision (T, R, C, A) and recall (T, C, A), -1 where undefined."""
+    iou_thrs, rec_thrs, _, _ = _coco_params()
+    T = len(iou_thrs)
+    precision = -np.ones((T, len(rec_thrs), len(cat_ids), len(area_rngs)))
+    recall = -np.ones((T, len(cat_ids), len(area_rngs)))
+    for k, cat in enumerate(cat_ids):
+        per_area: list[list] = [[] for _ in area_rngs]
+        for img in img_ids:
+            gts = gts_by.get((img, cat), [])
+            dts = dts_by.get((img, cat), [])
+            order = np.argsort([-d["score"] for d in dts], kind="mergesort")
+            dts = [dts[i] for i in order][:max_dets]
+            ious = similarity(gts, dts) if gts and dts else np.zeros((0, 0))
+            for a, rng in enumerate(area_rngs):
+                per_area[a].append(_evaluate_img(gts, dts, ious, rng, max_dets, iou_thrs))
+        for a in range(len(area_rngs)):
+            precision[:, :, k, a], recall[:, k, a] = _accumulate(per_area[a], max_dets, rec_thrs, T)
+    return precision, recall
+
+
 def oks_ap(
     gt_coco: dict,
     detections: list[dict],
@@ -582,28 +606,14 @@ def oks_ap(
                 raise ValueError(f"detection with {d['xy'].shape[0]} keypoints; sigmas have {K}")
             dts_by[d["image_id"], d["category_id"]].append(d)
 
-    # Per image and category: detections by score (stable), capped, and their OKS against every GT.
-    T = len(iou_thrs)
-    precision = -np.ones((T, len(rec_thrs), len(cat_ids), len(area_rngs)))
-    recall = -np.ones((T, len(cat_ids), len(area_rngs)))
-    for k, cat in enumerate(cat_ids):
-        per_area: list[list] = [[] for _ in area_rngs]
-        for img in img_ids:
-            gts = gts_by.get((img, cat), [])
-            dts = dts_by.get((img, cat), [])
-            order = np.argsort([-d["score"] for d in dts], kind="mergesort")
-            dts = [dts[i] for i in order][:max_dets]
-            if len(gts) == 0 or len(dts) == 0:
-                ious = np.zeros((0, 0))
-            else:
-                dt_xy = np.stack([d["xy"] for d in dts])
-                ious = np.zeros((len(dts), len(gts)))
-                for j, g in enumerate(gts):
-                    ious[:, j] = _oks_against_gt(dt_xy, g["kpts"], g["area"], g["bbox"], variances)
-            for a, rng in enumerate(area_rngs):
-                per_area[a].append(_evaluate_img(gts, dts, ious, rng, max_dets, iou_thrs))
-        for a in range(len(area_rngs)):
-            precision[:, :, k, a], recall[:, k, a] = _accumulate(per_area[a], max_dets, rec_thrs, T)
+    def similarity(gts: list[dict], dts: list[dict]) -> np.ndarray:
+        dt_xy = np.stack([d["xy"] for d in dts])
+        ious = np.zeros((len(dts), len(gts)))
+        for j, g in enumerate(gts):
+            ious[:, j] = _oks_against_gt(dt_xy, g["kpts"], g["area"], g["bbox"], variances)
+        return ious
+
+    precision, recall = _evaluate_all(gts_by, dts_by, img_ids, cat_ids, area_rngs, max_dets, similarity)
 
     def summarize(ap: bool, iou_thr: float | None = None, area: str = "all") -> float:
         a = area_lbls.index(area)
@@ -656,30 +666,18 @@ def box_ap(gt_coco: dict, detections: list[dict], max_dets: int = 100) -> dict[s
             box = np.asarray(d["bbox"], dtype=np.float64)
             dts_by[d["image_id"], d["category_id"]].append(
                 {"id": i + 1, "box": box, "score": d["score"], "area": box[2] * box[3]})
-    T = len(iou_thrs)
-    precision = -np.ones((T, len(rec_thrs), len(cat_ids), len(area_rngs)))
-    recall = -np.ones((T, len(cat_ids), len(area_rngs)))
-    for k, cat in enumerate(cat_ids):
-        per_area: list[list] = [[] for _ in area_rngs]
-        for img in img_ids:
-            gts = gts_by.get((img, cat), [])
-            dts = dts_by.get((img, cat), [])
-            order = np.argsort([-d["score"] for d in dts], kind="mergesort")
-            dts = [dts[i] for i in order][:max_dets]
-            ious = np.zeros((0, 0))
-            if gts and dts:
-                db = np.stack([d["box"] for d in dts])
-                gb = np.stack([g["box"] for g in gts])
-                ious = box_iou(db, gb)
-                crowd = np.array([g["iscrowd"] for g in gts], dtype=bool)
-                if crowd.any():  # overlap with a crowd region: intersection over the detection's area
-                    union = (db[:, 2] * db[:, 3])[:, None] + (gb[:, 2] * gb[:, 3])[None]
-                    inter = ious * union / (1 + ious)
-                    ious[:, crowd] = (inter / np.maximum(db[:, 2:3] * db[:, 3:4], 1e-12))[:, crowd]
-            for a, rng in enumerate(area_rngs):
-                per_area[a].append(_evaluate_img(gts, dts, ious, rng, max_dets, iou_thrs))
-        for a in range(len(area_rngs)):
-            precision[:, :, k, a], recall[:, k, a] = _accumulate(per_area[a], max_dets, rec_thrs, T)
+    def similarity(gts: list[dict], dts: list[dict]) -> np.ndarray:
+        db = np.stack([d["box"] for d in dts])
+        gb = np.stack([g["box"] for g in gts])
+        ious = box_iou(db, gb)
+        crowd = np.array([g["iscrowd"] for g in gts], dtype=bool)
+        if crowd.any():  # overlap with a crowd region: intersection over the detection's area
+            union = (db[:, 2] * db[:, 3])[:, None] + (gb[:, 2] * gb[:, 3])[None]
+            inter = ious * union / (1 + ious)
+            ious[:, crowd] = (inter / np.maximum(db[:, 2:3] * db[:, 3:4], 1e-12))[:, crowd]
+        return ious
+
+    precision, recall = _evaluate_all(gts_by, dts_by, img_ids, cat_ids, area_rngs, max_dets, similarity)
 
     def mean(x: np.ndarray) -> float:
         return float(np.mean(x[x > -1])) if np.any(x > -1) else -1.0
