@@ -26,6 +26,7 @@ import torch
 from bench_utils import machine
 
 from posekit import metrics
+from posekit.codecs.boxes import greedy_match
 from posekit.data import load
 from posekit.data.dataset import read_image
 from posekit.evaluate import GT_BOX_SOURCES, evaluate_oks, predict_dataset, score
@@ -82,18 +83,28 @@ def timed(predictor, paths: list[Path]) -> dict:
 def detector_ap(predictor, coco_json: Path, image_dir: Path) -> dict:
     """Box AP of the predictor's detector on every person box of a COCO JSON (PROTOCOLS.md)."""
     gt = json.loads(coco_json.read_text())
-    dets, times = [], []
+    dets, times, scores, matched = [], [], [], []
     for im in gt["images"]:
         image = read_image(image_dir / im["file_name"])
         t0 = time.perf_counter()
-        boxes, scores = predictor.detector.detect(image)
+        boxes, s = predictor.detector.detect(image)
         times.append(time.perf_counter() - t0)
-        dets += [{"image_id": im["id"], "category_id": 1, "bbox": [float(v) for v in b], "score": float(s)}
-                 for b, s in zip(boxes, scores)]
+        dets += [{"image_id": im["id"], "category_id": 1, "bbox": [float(v) for v in b], "score": float(x)}
+                 for b, x in zip(boxes, s)]
+        people = [a["bbox"] for a in gt["annotations"] if a["image_id"] == im["id"] and not a["iscrowd"]]
+        scores += list(s)
+        matched += list(greedy_match(boxes, np.array(people)))
     gt["categories"] = [c for c in gt["categories"] if c["id"] == 1]
     res = metrics.box_ap(gt, dets)
+    # calibration: within each score bin, the share of boxes that are a person (IoU >= 0.5)
+    scores, matched = np.array(scores), np.array(matched)
+    bins = [(lo, lo + 0.2) for lo in (0.2, 0.4, 0.6, 0.8)]
+    reliability = [{"scores": f"{lo:.1f}-{hi:.1f}", "boxes": int(((scores >= lo) & (scores < hi + 1e-9)).sum()),
+                    "share_people": round(float(matched[(scores >= lo) & (scores < hi + 1e-9)].mean()), 3)
+                    if ((scores >= lo) & (scores < hi + 1e-9)).any() else None} for lo, hi in bins]
     return {"box_AP": round(100 * res["AP"], 2), "box_AP50": round(100 * res["AP50"], 2),
-            "box_AR": round(100 * res["AR"], 2), "images_per_s": round(len(times) / sum(times), 1)}
+            "box_AR": round(100 * res["AR"], 2), "images_per_s": round(len(times) / sum(times), 1),
+            "threshold": predictor.detector.threshold, "reliability": reliability}
 
 
 def draw(predictor, paths: list[Path], out_dir: Path) -> list[str]:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from bench_utils import machine
 
-from posekit.codecs.boxes import box_iou, fit_calibration
+from posekit.codecs.boxes import fit_calibration, greedy_match
 from posekit.config import load_config
 from posekit.data import load
 from posekit.data.dataset import read_image
@@ -43,17 +43,8 @@ def calibrate(detector_path: Path, coco_train: list) -> tuple[float, float, dict
     for sample in coco_train:
         boxes, raw = detector.detect(read_image(sample.image_path))
         gts = np.array([p.box for p in sample.people if not p.is_crowd]).reshape(-1, 4)
-        used = np.zeros(len(gts), bool)
-        for b, s in zip(boxes, raw):
-            ok = False
-            if len(gts):
-                iou = box_iou(b[None], gts)[0]
-                iou[used] = 0
-                j = int(np.argmax(iou))
-                if iou[j] >= 0.5:
-                    used[j] = ok = True
-            scores.append(s)
-            correct.append(ok)
+        scores += list(raw)
+        correct += list(greedy_match(boxes, gts))
     a, b = fit_calibration(np.array(scores), np.array(correct))
     state = safe_load(detector_path)
     state["calibration"] = [a, b]

@@ -41,3 +41,12 @@ def test_calibration_fits_a_known_logistic():
     y = rng.random(20000) < p
     a, b = fit_calibration(s, y)
     assert abs(a - 2.0) < 0.15 and abs(b + 1.0) < 0.1
+
+
+def test_greedy_match_counts_each_person_once():
+    from posekit.codecs.boxes import greedy_match
+
+    gts = np.array([[0, 0, 10, 10], [50, 50, 10, 10]], dtype=float)
+    boxes = np.array([[1, 0, 10, 10], [0, 1, 10, 10], [50, 50, 10, 10], [200, 0, 5, 5]], dtype=float)
+    assert list(greedy_match(boxes, gts)) == [True, False, True, False]
+    assert list(greedy_match(boxes, np.zeros((0, 4)))) == [False] * 4

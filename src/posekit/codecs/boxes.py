@@ -43,6 +43,23 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def greedy_match(boxes: np.ndarray, gt_boxes: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
+    """(N,) bool: which of the (N, 4) boxes (in decreasing score order) match a distinct ground-truth box
+    with IoU >= ``iou_threshold``, greedily, as detection AP counts a true positive."""
+    gts = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    used = np.zeros(len(gts), bool)
+    out = np.zeros(len(boxes), bool)
+    for i, b in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
+        if not len(gts):
+            break
+        iou = box_iou(b[None], gts)[0]
+        iou[used] = 0
+        j = int(np.argmax(iou))
+        if iou[j] >= iou_threshold:
+            used[j] = out[i] = True
+    return out
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression: indices of the kept boxes, by decreasing score."""
     order = np.argsort(-np.asarray(scores), kind="stable")
