@@ -107,6 +107,14 @@ def detector_ap(predictor, coco_json: Path, image_dir: Path) -> dict:
             "threshold": predictor.detector.threshold, "reliability": reliability}
 
 
+def _rel(path: Path) -> str:
+    """A path as the report names it: relative to benchmarks/ when inside it."""
+    try:
+        return str(path.resolve().relative_to(HERE.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def draw(predictor, paths: list[Path], out_dir: Path) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -114,7 +122,7 @@ def draw(predictor, paths: list[Path], out_dir: Path) -> list[str]:
         image = read_image(p)
         out = out_dir / f"{p.stem}_pose.jpg"
         save_image(out, draw_predictions(image, predictor.predict(image)))
-        written.append(str(out.relative_to(HERE)))
+        written.append(_rel(out))
     return written
 
 
@@ -136,6 +144,54 @@ def video_montage(predictor, video: Path, out: Path, frames: tuple[int, ...] = (
     rows = [np.hstack(tiles[i:i + 3]) for i in range(0, len(tiles) - len(tiles) % 3, 3)]
     save_image(out, np.vstack(rows))
     return {"frames": list(frames[: len(counts)]), "people_per_frame": counts}
+
+
+TARGETS = {  # the issue's targets, for the table
+    "coco_no_boxes": 30.0, "coco_gt_boxes": 35.0, "lsp": 80.6, "mpii_gt": 70.0, "mpii_none": 70.0,
+    "lsp_ms": 20.0, "coco_ms": 80.0, "swaps": 2.0,
+}
+
+
+def markdown(r: dict) -> str:
+    """The report as a readable table (figures from the JSON, nothing typed by hand)."""
+    c, lsp, m, sp = r["coco_val"], r["lsp_test"], r["mpii_valid_photos"], r["speed"]
+    det = r.get("detector_coco_val", {})
+
+    def split(t: dict) -> str:
+        return f"{t['predict_ms']} ({t.get('detector_ms', '-')} + {t.get('pose_ms', '-')})"
+
+    def row(what: str, value, target: str, ok: bool | None) -> str:
+        mark = "" if ok is None else (" ✓" if ok else " ✗")
+        return f"| {what} | {value} | {target}{mark} |"
+
+    lines = [
+        "| measure | value | target |", "|---|---|---|",
+        row("COCO-mini val OKS-AP, 12 limb joints, no boxes", c["no_boxes"]["AP"], "≥ 30",
+            c["no_boxes"]["AP"] >= TARGETS["coco_no_boxes"]),
+        row("COCO-mini val OKS-AP, annotated boxes", c["gt_boxes"]["AP"], "≥ 35",
+            c["gt_boxes"]["AP"] >= TARGETS["coco_gt_boxes"]),
+        row("LSP test PCK@0.2, top-scoring person, whole images", lsp["pck@0.2"], "≥ 80.6",
+            lsp["pck@0.2"] >= TARGETS["lsp"]),
+        row("MPII validation photos PCKh@0.5, annotated centre/scale", m["gt_boxes"]["pckh@0.5"], "≥ 70",
+            m["gt_boxes"]["pckh@0.5"] >= TARGETS["mpii_gt"]),
+        row("MPII validation photos PCKh@0.5, no boxes (nearest person)", m["no_boxes"]["pckh@0.5"], "≥ 70",
+            m["no_boxes"]["pckh@0.5"] >= TARGETS["mpii_none"]),
+        row("median ms per LSP test image (detector + pose)", split(sp["lsp_test"]), "≤ 20",
+            sp["lsp_test"]["predict_ms"] <= TARGETS["lsp_ms"]),
+        row("median ms per COCO-mini val photo (detector + pose)", split(sp["coco_val"]), "≤ 80",
+            sp["coco_val"]["predict_ms"] <= TARGETS["coco_ms"]),
+        row("whole-body left/right swaps on LSP test, % (facing camera / away)",
+            f"{lsp['swaps']['all']} ({lsp['swaps']['facing_camera']} / {lsp['swaps']['facing_away']})", "≤ 2",
+            lsp["swaps"]["all"] <= TARGETS["swaps"]),
+        row("people found in noise / grey images", f"{r['empty_images']['noise']} / {r['empty_images']['grey']}",
+            "0 / 0", r["empty_images"]["noise"] == 0 and r["empty_images"]["grey"] == 0),
+    ]
+    if det:
+        lines.append(row("detector box AP@[.5:.95] / AP@.5 on COCO-mini val (every person box)",
+                         f"{det['box_AP']} / {det['box_AP50']}", "report", None))
+        lines.append(row("detector alone, images/s", det["images_per_s"], "report", None))
+    head = [f"Command: `{r['command']}`", "", f"Machine: {r['machine']}; date {r['date']}.", ""]
+    return "\n".join(head + lines) + "\n"
 
 
 def main() -> None:
@@ -199,14 +255,16 @@ def main() -> None:
     photos += [s.image_path for s in coco_by_people[:5]]
     report["drawings"] = draw(predictor, photos, out)
     report["video"] = video_montage(predictor, data / "unlabeled" / "vtest.avi", out / "vtest_montage.jpg")
-    report["drawings"].append(str((out / "vtest_montage.jpg").relative_to(HERE)))
+    report["drawings"].append(_rel(out / "vtest_montage.jpg"))
     noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     report["empty_images"] = {"noise": len(predictor.predict(noise)),
                               "grey": len(predictor.predict(np.full((480, 640, 3), 128, np.uint8)))}
 
-    name = Path(args.out).name
-    (HERE / f"{name}.json").write_text(json.dumps(report, indent=2))
-    print(f"-> {HERE / f'{name}.json'}")
+    stem = Path(args.out)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    stem.with_name(stem.name + "_table.md").write_text(markdown(report))
+    print(markdown(report))
+    print(f"-> {stem.with_suffix('.json')}, {stem.with_name(stem.name + '_table.md')}")
 
 
 if __name__ == "__main__":
