@@ -454,12 +454,14 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True
     """Keep only what prediction needs from a training checkpoint: the weights (float16 storage by
     default: half the size, no measurable accuracy change; loaded back as float32), the resolved
     config (with dotted ``overrides`` applied, e.g. ``predict.refine_steps=4``), the step and the git
-    revision it was trained at."""
+    revision it was trained at, and a detector's score calibration."""
     state = read_checkpoint(checkpoint)
     config, _ = stored_config(state, overrides)  # a bad override fails here, not when the export is loaded
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
     slim = {"model": weights, "config": config, "step": state.get("step"),
             "git_revision": state.get("git_revision"), "best_val": state.get("best_val")}
+    if state.get("calibration") is not None:  # a detector's score calibration (benchmarks/tune_pipeline.py)
+        slim["calibration"] = [float(v) for v in state["calibration"]]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(slim, out)

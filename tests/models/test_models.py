@@ -1,5 +1,6 @@
-"""Every registered model: builds, its eval forward has the documented shape ({"heatmaps": (N,K,H/4,W/4)} or
-{"coords": (N,K,2)}), and its training forward returns named losses whose backward reaches every parameter."""
+"""Every registered pose model: builds, its eval forward has the documented shape ({"heatmaps": (N,K,H/4,W/4)}
+or {"coords": (N,K,2)}), and its training forward returns named losses whose backward reaches every parameter.
+(The person detector, ``centernet``, has its own test in test_centernet.py.)"""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ import torch
 from posekit.models import get_model, list_models, register_model
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [m for m in list_models() if m != "centernet"])
 def test_forward_backward(name):
     torch.manual_seed(0)
     model = get_model(name, num_joints=14)
@@ -19,6 +20,8 @@ def test_forward_backward(name):
     assert "heatmaps" in out or "coords" in out
     if "heatmaps" in out:
         assert out["heatmaps"].shape == (2, 14, 32, 32)
+        if "offsets" in out:  # G-RMI: an offset field per joint
+            assert out["offsets"].shape == (2, 14, 2, 32, 32)
     else:
         assert out["coords"].shape == (2, 14, 2)
         if "scores" in out:
@@ -26,7 +29,8 @@ def test_forward_backward(name):
     model.train()
     keypoints = torch.rand(2, 14, 3) * 127  # (x, y) inside the 128x128 input
     keypoints[..., 2] = 1
-    targets = {"heatmaps": torch.rand(2, 14, 32, 32), "weights": torch.ones(2, 14), "keypoints": keypoints}
+    targets = {"heatmaps": torch.rand(2, 14, 32, 32), "weights": torch.ones(2, 14), "keypoints": keypoints,
+               "offsets": torch.rand(2, 14, 2, 32, 32) - 0.5, "disk": (torch.rand(2, 14, 32, 32) > 0.9).float()}
     losses = model(x, targets)
     assert losses and all(k.startswith("loss_") for k in losses)
     total = sum(losses.values())
