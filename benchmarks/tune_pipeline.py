@@ -11,8 +11,9 @@ nearest returned one). Steps:
 1. calibration: the detector's raw peak scores on COCO-mini train, labelled by whether each box matches an
    annotated person (IoU >= 0.5, greedy by score), fitted with Platt scaling and stored in the detector
    checkpoint (``calibration``), so its scores read as probabilities;
-2. a grid over re-crop passes, detector input size, detector threshold and heatmap decoding, each scored
-   on both validation sets; the JSON keeps every row with its time per image.
+2. a grid over re-crop passes, flip test and detector input size, then the detector threshold and the
+   heatmap decoding (none / quarter / DARK / G-RMI offsets) at the best setting so far, each scored on
+   both validation sets; the JSON keeps every row with its time per image.
 """
 
 from __future__ import annotations
@@ -70,32 +71,41 @@ def main() -> None:
     a, b, cal = calibrate(Path(args.detector), coco_train)
     print(f"calibration a={a:.3f} b={b:.3f} {cal}")
     cfg = load_config(args.config)
+    offsets = cfg.codec.offset_radius > 0
     _, held_out = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.data.val_seed)
     held_out = held_out[: args.val_images]
     rows = []
 
-    def run(refine: int, size: int, thr: float, decode: str) -> dict:
+    def run(refine: int, flip: bool, size: int, thr: float, decode: str) -> dict:
         overrides = [f"predict.detector={args.detector}", f"predict.refine_steps={refine}",
-                     f"predict.detector_size={size}", f"predict.detector_threshold={thr}",
-                     "predict.box_threshold=0.25", f"codec.refine={decode}"]
+                     f"predict.flip_test={str(flip).lower()}", f"predict.detector_size={size}",
+                     f"predict.detector_threshold={thr}", "predict.box_threshold=0.25", f"codec.refine={decode}"]
         predictor = load_model(args.pose, device="cpu", overrides=overrides)
         t0 = time.perf_counter()
         oks = evaluate_oks(predictor, coco_train, progress=False)
         t_coco = (time.perf_counter() - t0) / len(coco_train)
         pred, gt, heads = predict_dataset(predictor, held_out, match="nearest", progress=False)
         pck = score(pred, gt, predictor.skeleton, heads)["pck@0.2"]
-        row = {"refine_steps": refine, "detector_size": size, "detector_threshold": thr, "decoding": decode,
+        row = {"refine_steps": refine, "flip_test": flip, "detector_size": size, "detector_threshold": thr,
+               "decoding": decode,
                "coco_train_oks_ap": oks["AP"], "heldout_pck@0.2": pck, "coco_ms_per_image": round(1000 * t_coco, 1)}
         rows.append(row)
         print(row, flush=True)
         return row
 
-    for refine, size, thr in itertools.product((0, 1, 2), (256, 320), (0.2, 0.35)):
-        run(refine, size, thr, "dark")
-    # decoding compared on the same trained network at the best setting so far (sum of the two scores)
-    best = max(rows, key=lambda r: r["coco_train_oks_ap"] + r["heldout_pck@0.2"])
-    for decode in ("quarter", "none"):
-        run(best["refine_steps"], best["detector_size"], best["detector_threshold"], decode)
+    def best() -> dict:  # by the sum of the two validation scores
+        return max(rows, key=lambda r: r["coco_train_oks_ap"] + r["heldout_pck@0.2"])
+
+    decodings = ("dark", "none", "quarter") + (("offsets",) if offsets else ())
+    for refine, flip, size in itertools.product((0, 1, 2), (True, False), (256, 320)):
+        run(refine, flip, size, 0.3, "dark")
+    b = best()
+    for thr in (0.2, 0.45):
+        run(b["refine_steps"], b["flip_test"], b["detector_size"], thr, "dark")
+    b = best()
+    # heatmap-only, quarter-offset, DARK and (for a G-RMI network) offset-field decoding on one network
+    for decode in decodings[1:]:
+        run(b["refine_steps"], b["flip_test"], b["detector_size"], b["detector_threshold"], decode)
     Path(args.out).write_text(json.dumps({"machine": machine(), "calibration": [a, b], "calibration_fit": cal,
                                           "pose": args.pose, "detector": args.detector,
                                           "heldout_images": len(held_out), "rows": rows}, indent=2))
