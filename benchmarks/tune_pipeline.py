@@ -64,10 +64,13 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/pipeline_tuning.json")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--val-images", type=int, default=200, help="held-out training images scored (first N)")
+    ap.add_argument("--coco-images", type=int, default=0, help="first N COCO-mini train photos (0 = all 80)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
     coco_train = load("coco", data / "coco_mini", split="train2017")
+    if args.coco_images:
+        coco_train = coco_train[: args.coco_images]
     a, b, cal = calibrate(Path(args.detector), coco_train)
     print(f"calibration a={a:.3f} b={b:.3f} {cal}")
     cfg = load_config(args.config)
