@@ -100,7 +100,7 @@ def main() -> None:
         return max(rows, key=lambda r: r["coco_train_oks_ap"] + r["heldout_pck@0.2"])
 
     decodings = ("dark", "none", "quarter") + (("offsets",) if offsets else ())
-    for refine, flip, size in itertools.product((0, 1, 2), (True, False), (256, 320)):
+    for refine, flip, size in itertools.product((0, 1, 2), (True, False), (256, 352)):
         run(refine, flip, size, 0.3, "dark")
     b = best()
     for thr in (0.2, 0.45):
