@@ -11,9 +11,10 @@ nearest returned one). Steps:
 1. calibration: the detector's raw peak scores on COCO-mini train, labelled by whether each box matches an
    annotated person (IoU >= 0.5, greedy by score), fitted with Platt scaling and stored in the detector
    checkpoint (``calibration``), so its scores read as probabilities;
-2. a grid over re-crop passes, flip test and detector input size, then the detector threshold and the
-   heatmap decoding (none / quarter / DARK / G-RMI offsets) at the best setting so far, each scored on
-   both validation sets; the JSON keeps every row with its time per image.
+2. a grid over the whole-image candidate's prior and the detector threshold, then re-crop passes, flip
+   test and detector input size, then the heatmap decoding (none / quarter / DARK / G-RMI offsets), each
+   step at the best setting so far by the sum of the two validation scores; the JSON keeps every row
+   with its time per image.
 """
 
 from __future__ import annotations
@@ -79,10 +80,11 @@ def main() -> None:
     held_out = held_out[: args.val_images]
     rows = []
 
-    def run(refine: int, flip: bool, size: int, thr: float, decode: str) -> dict:
+    def run(refine: int, flip: bool, size: int, thr: float, whole: float, decode: str) -> dict:
         overrides = [f"predict.detector={args.detector}", f"predict.refine_steps={refine}",
                      f"predict.flip_test={str(flip).lower()}", f"predict.detector_size={size}",
-                     f"predict.detector_threshold={thr}", "predict.box_threshold=0.25", f"codec.refine={decode}"]
+                     f"predict.detector_threshold={thr}", f"predict.whole_image={whole}",
+                     "predict.box_threshold=0.25", f"codec.refine={decode}"]
         predictor = load_model(args.pose, device="cpu", overrides=overrides)
         t0 = time.perf_counter()
         oks = evaluate_oks(predictor, coco_train, progress=False)
@@ -90,8 +92,8 @@ def main() -> None:
         pred, gt, heads = predict_dataset(predictor, held_out, match="nearest", progress=False)
         pck = score(pred, gt, predictor.skeleton, heads)["pck@0.2"]
         row = {"refine_steps": refine, "flip_test": flip, "detector_size": size, "detector_threshold": thr,
-               "decoding": decode,
-               "coco_train_oks_ap": oks["AP"], "heldout_pck@0.2": pck, "coco_ms_per_image": round(1000 * t_coco, 1)}
+               "whole_image": whole, "decoding": decode, "coco_train_oks_ap": oks["AP"], "heldout_pck@0.2": pck,
+               "coco_ms_per_image": round(1000 * t_coco, 1)}
         rows.append(row)
         print(row, flush=True)
         return row
@@ -99,16 +101,17 @@ def main() -> None:
     def best() -> dict:  # by the sum of the two validation scores
         return max(rows, key=lambda r: r["coco_train_oks_ap"] + r["heldout_pck@0.2"])
 
-    decodings = ("dark", "none", "quarter") + (("offsets",) if offsets else ())
-    for refine, flip, size in itertools.product((0, 1, 2), (True, False), (256, 352)):
-        run(refine, flip, size, 0.3, "dark")
+    # 1. the whole-image candidate and the detector threshold (1 re-crop pass, flip test, 256 px detector)
+    for whole, thr in itertools.product((0.0, 0.3, 0.6), (0.1, 0.3)):
+        run(1, True, 256, thr, whole, "dark")
+    # 2. re-crop passes, flip test and detector size around the best
     b = best()
-    for thr in (0.2, 0.45):
-        run(b["refine_steps"], b["flip_test"], b["detector_size"], thr, "dark")
+    for refine, flip, size in ((0, True, 256), (2, True, 256), (1, False, 256), (1, True, 352)):
+        run(refine, flip, size, b["detector_threshold"], b["whole_image"], "dark")
+    # 3. heatmap-only, quarter-offset, DARK and (for a G-RMI network) offset-field decoding on one network
     b = best()
-    # heatmap-only, quarter-offset, DARK and (for a G-RMI network) offset-field decoding on one network
-    for decode in decodings[1:]:
-        run(b["refine_steps"], b["flip_test"], b["detector_size"], b["detector_threshold"], decode)
+    for decode in ("none", "quarter") + (("offsets",) if offsets else ()):
+        run(b["refine_steps"], b["flip_test"], b["detector_size"], b["detector_threshold"], b["whole_image"], decode)
     Path(args.out).write_text(json.dumps({"machine": machine(), "calibration": [a, b], "calibration_fit": cal,
                                           "pose": args.pose, "detector": args.detector,
                                           "heldout_images": len(held_out), "rows": rows}, indent=2))

@@ -119,6 +119,9 @@ class PredictConfig:
     detector_threshold: boxes scoring below this are not posed. person_threshold: people whose score
     (box score x mean keypoint score) is below this are not returned. oks_nms: people overlapping a
     higher-scoring one with OKS above this are dropped. max_people: at most this many per image.
+    whole_image: > 0 adds the whole image as one more person box with this box score (a prior), posed
+    and rescored like the detector's boxes: person-centred photos keep working where the detector
+    misses or mis-boxes their one person; 0 = detector boxes only.
     refine_steps: re-crop passes on the box of the previous pass's keypoints. box_threshold: the keypoints
     that shape that box score at least this fraction of the best one. use_detector: OpenCV's HOG people
     boxes as extra candidates of the detector-less search (a fallback, off unless asked for).
@@ -134,6 +137,7 @@ class PredictConfig:
     person_threshold: float = 0.05
     oks_nms: float = 0.9
     max_people: int = 20
+    whole_image: float = 0.0
 
 
 @dataclass(frozen=True)

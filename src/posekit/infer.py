@@ -163,7 +163,7 @@ class Predictor:
     box_threshold: the keypoints that imply that box are those scoring at least this fraction of the
         pass's best keypoint score (0 = all of them).
     use_detector: HOG candidates in the detector-less search.
-    person_threshold, oks_nms, max_people: see :class:`~posekit.config.PredictConfig` (they apply to the
+    person_threshold, oks_nms, max_people, whole_image: see :class:`~posekit.config.PredictConfig` (for the
         detector's people; the detector-less search always returns its one best candidate, as before).
     """
 
@@ -172,7 +172,7 @@ class Predictor:
                  refine_steps: int = PredictConfig.refine_steps, use_detector: bool = PredictConfig.use_detector,
                  box_threshold: float = PredictConfig.box_threshold, detector: PersonDetector | None = None,
                  person_threshold: float = PredictConfig.person_threshold, oks_nms: float = PredictConfig.oks_nms,
-                 max_people: int = PredictConfig.max_people) -> None:
+                 max_people: int = PredictConfig.max_people, whole_image: float = PredictConfig.whole_image) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.codec = codec
@@ -186,6 +186,7 @@ class Predictor:
         self.person_threshold = person_threshold
         self.oks_nms = oks_nms
         self.max_people = max_people
+        self.whole_image = whole_image
         self.input_size = tuple(codec.input_size)
         self._hog = None
 
@@ -280,11 +281,18 @@ class Predictor:
         return [Prediction(kps[best], float(scores[best]), used[best], self.skeleton)]
 
     def _predict_detected(self, image: np.ndarray) -> list[Prediction]:
-        """Top-down over the detector's boxes: pose, rescore, OKS-NMS, threshold."""
+        """Top-down over the detector's boxes (plus the whole image, see ``whole_image``): pose, rescore,
+        OKS-NMS, threshold."""
         boxes, box_scores = self.detector.detect(image)
+        boxes, box_scores = boxes[: self.max_people * 2], box_scores[: self.max_people * 2]
+        if self.whole_image > 0:
+            # The whole image as one more candidate, its "box score" a fixed prior: a person filling a
+            # person-centred photo (LSP-like) is posed even when the detector misses or mis-boxes them.
+            h, w = image.shape[:2]
+            boxes = np.concatenate([boxes, [[-0.5, -0.5, w, h]]])
+            box_scores = np.concatenate([box_scores, [self.whole_image]])
         if len(boxes) == 0:
             return []
-        boxes, box_scores = boxes[: self.max_people * 2], box_scores[: self.max_people * 2]
         kps, used = self._refine(image, boxes)
         scores = box_scores * kps[:, :, 2].mean(axis=1)
         keep = oks_nms(kps, scores, np.asarray(self.skeleton.oks_sigmas), self.oks_nms)
