@@ -80,11 +80,11 @@ def main() -> None:
     held_out = held_out[: args.val_images]
     rows = []
 
-    def run(refine: int, flip: bool, size: int, thr: float, whole: float, decode: str) -> dict:
+    def run(refine: int, flip: bool, size: int, thr: float, whole: float, decode: str, nms: float = 0.9) -> dict:
         overrides = [f"predict.detector={args.detector}", f"predict.refine_steps={refine}",
                      f"predict.flip_test={str(flip).lower()}", f"predict.detector_size={size}",
                      f"predict.detector_threshold={thr}", f"predict.whole_image={whole}",
-                     "predict.box_threshold=0.25", f"codec.refine={decode}"]
+                     "predict.box_threshold=0.25", f"codec.refine={decode}", f"predict.oks_nms={nms}"]
         predictor = load_model(args.pose, device="cpu", overrides=overrides)
         t0 = time.perf_counter()
         oks = evaluate_oks(predictor, coco_train, progress=False)
@@ -92,7 +92,8 @@ def main() -> None:
         pred, gt, heads = predict_dataset(predictor, held_out, match="nearest", progress=False)
         pck = score(pred, gt, predictor.skeleton, heads)["pck@0.2"]
         row = {"refine_steps": refine, "flip_test": flip, "detector_size": size, "detector_threshold": thr,
-               "whole_image": whole, "decoding": decode, "coco_train_oks_ap": oks["AP"], "heldout_pck@0.2": pck,
+               "whole_image": whole, "decoding": decode, "oks_nms": nms, "coco_train_oks_ap": oks["AP"],
+               "heldout_pck@0.2": pck,
                "coco_ms_per_image": round(1000 * t_coco, 1)}
         rows.append(row)
         print(row, flush=True)
@@ -102,16 +103,22 @@ def main() -> None:
         return max(rows, key=lambda r: r["coco_train_oks_ap"] + r["heldout_pck@0.2"])
 
     # 1. the whole-image candidate and the detector threshold (1 re-crop pass, flip test, 256 px detector)
+    # (people are rescored box score x mean score of their keypoints over 0.2: posekit.infer.keypoint_confidence)
     for whole, thr in itertools.product((0.0, 0.3, 0.6), (0.1, 0.3)):
         run(1, True, 256, thr, whole, "dark")
     # 2. re-crop passes, flip test and detector size around the best
-    b = best()
+    top = best()
     for refine, flip, size in ((0, True, 256), (2, True, 256), (1, False, 256), (1, True, 352)):
-        run(refine, flip, size, b["detector_threshold"], b["whole_image"], "dark")
+        run(refine, flip, size, top["detector_threshold"], top["whole_image"], "dark")
     # 3. heatmap-only, quarter-offset, DARK and (for a G-RMI network) offset-field decoding on one network
-    b = best()
+    top = best()
+    keys = ("refine_steps", "flip_test", "detector_size", "detector_threshold", "whole_image")
     for decode in ("none", "quarter") + (("offsets",) if offsets else ()):
-        run(b["refine_steps"], b["flip_test"], b["detector_size"], b["detector_threshold"], b["whole_image"], decode)
+        run(*(top[k] for k in keys), decode)
+    # 4. OKS-NMS: duplicates of one person (several boxes on one body) against distinct neighbours
+    top = best()
+    for nms in (0.6, 0.4):
+        run(*(top[k] for k in keys), top["decoding"], nms)
     Path(args.out).write_text(json.dumps({"machine": machine(), "calibration": [a, b], "calibration_fit": cal,
                                           "pose": args.pose, "detector": args.detector,
                                           "heldout_images": len(held_out), "rows": rows}, indent=2))

@@ -128,6 +128,15 @@ class PersonDetector:
         return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1), scores
 
 
+def keypoint_confidence(keypoints: np.ndarray, floor: float = 0.2) -> np.ndarray:
+    """A person's pose confidence from (N, K, 3) keypoints: the mean score of the keypoints scoring over
+    ``floor`` (0 when none does), the rescoring of the HRNet / SimpleBaseline COCO pipelines: joints
+    outside the crop of a truncated person do not drag a good pose down."""
+    s = keypoints[..., 2]
+    over = s > floor
+    return np.where(over.any(-1), (s * over).sum(-1) / np.maximum(over.sum(-1), 1), 0.0)
+
+
 def oks_nms(keypoints: np.ndarray, scores: np.ndarray, sigmas: np.ndarray, threshold: float) -> np.ndarray:
     """Greedy OKS non-maximum suppression over people (N, K, 3) in image pixels: indices kept, by score.
     A person is dropped when its OKS against a kept, higher-scoring one exceeds ``threshold`` (the kept
@@ -294,7 +303,7 @@ class Predictor:
         if len(boxes) == 0:
             return []
         kps, used = self._refine(image, boxes)
-        scores = box_scores * kps[:, :, 2].mean(axis=1)
+        scores = box_scores * keypoint_confidence(kps)
         keep = oks_nms(kps, scores, np.asarray(self.skeleton.oks_sigmas), self.oks_nms)
         keep = [i for i in keep if scores[i] >= self.person_threshold][: self.max_people]
         return [Prediction(kps[i], float(scores[i]), used[i], self.skeleton, box_score=float(box_scores[i]))
