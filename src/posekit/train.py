@@ -550,5 +550,6 @@ def _plot_learning_curve(out: Path) -> None:
     from posekit.viz import plot_learning_curve
 
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    if records:
-        plot_learning_curve(records, out / "learning_curve.png")
+    if records:  # the validation metric the run logged: PCK for pose networks, box AP@.5 for the detector
+        metric = "val_box_ap50" if any("val_box_ap50" in r for r in records) else "val_pck"
+        plot_learning_curve(records, out / "learning_curve.png", metric_key=metric)
