@@ -93,7 +93,8 @@ def _input_size_for(image_shape: tuple[int, ...], longer_side: int) -> tuple[int
 class PersonDetector:
     """Boxes of people in a whole image, from a :class:`~posekit.models.centernet.CenterNet`.
 
-    The image is letterboxed to ``size`` on its longer side (the aspect kept, sides multiples of 32),
+    The image is letterboxed to ``size`` on its longer side, or its own size when smaller (never enlarged;
+    the aspect kept, sides rounded up to multiples of 32),
     the centre heatmap decoded by ``codec`` (its calibration applied), boxes mapped back to image pixels.
     """
 
@@ -110,7 +111,9 @@ class PersonDetector:
     @torch.no_grad()
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(boxes (N, 4) x, y, w, h in image pixels, scores (N,)) for a uint8 BGR image, by score."""
-        size = _input_size_for(image.shape, self.size)
+        # never enlarged: a small person-centred photo enlarged to ``size`` shows its person larger than
+        # any the detector trained on (held-out LSP images: PCK 86.0 at 352 px, 90.7 without enlarging)
+        size = _input_size_for(image.shape, min(self.size, max(image.shape[:2])))
         M = letterbox_matrix(image.shape[1::-1], size)
         x = normalize_image(letterbox(image, M, size))[None].to(self.device)
         out = self.model(x)
