@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from posekit.codecs.boxes import CenterBoxCodec
+from posekit.codecs.boxes import CenterBoxCodec, box_iou
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.codecs.regression import RegressionCodec
 from posekit.config import Config, PredictConfig, apply_overrides, build_codec, build_model, from_dict
@@ -297,6 +297,7 @@ class Predictor:
         OKS-NMS, threshold."""
         boxes, box_scores = self.detector.detect(image)
         boxes, box_scores = boxes[: self.max_people * 2], box_scores[: self.max_people * 2]
+        detected = boxes.copy()
         if self.whole_image > 0:
             # The whole image as one more candidate, its "box score" a fixed prior: a person filling a
             # person-centred photo (LSP-like) is posed even when the detector misses or mis-boxes them.
@@ -307,6 +308,12 @@ class Predictor:
             return []
         kps, used = self._refine(image, boxes)
         scores = box_scores * keypoint_confidence(kps)
+        pose_boxes = np.stack([self._box_of(k, b) for k, b in zip(kps, used)])
+        if self.whole_image > 0 and len(detected):
+            # where the detector found people, the whole-image pose stays only on one of them: in a street
+            # scene it would otherwise be a giant skeleton strung across posts and road
+            if box_iou(pose_boxes[-1:], detected).max() < 0.3:
+                scores[-1] = 0.0
         keep = oks_nms(kps, scores, np.asarray(self.skeleton.oks_sigmas), self.oks_nms)
         keep = [i for i in keep if scores[i] >= self.person_threshold][: self.max_people]
         return [Prediction(kps[i], float(scores[i]), used[i], self.skeleton, box_score=float(box_scores[i]))
