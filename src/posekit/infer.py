@@ -298,10 +298,12 @@ class Predictor:
         boxes, box_scores = self.detector.detect(image)
         boxes, box_scores = boxes[: self.max_people * 2], box_scores[: self.max_people * 2]
         detected = boxes.copy()
-        if self.whole_image > 0:
+        h, w = image.shape[:2]
+        # the whole image as a candidate only where a person could fill it: nobody detected, or the
+        # largest detected person at least half the image's height (not a street scene of small people)
+        if self.whole_image > 0 and (len(boxes) == 0 or boxes[:, 3].max() >= 0.5 * h):
             # The whole image as one more candidate, its "box score" a fixed prior: a person filling a
             # person-centred photo (LSP-like) is posed even when the detector misses or mis-boxes them.
-            h, w = image.shape[:2]
             boxes = np.concatenate([boxes, [[-0.5, -0.5, w, h]]])
             box_scores = np.concatenate([box_scores, [self.whole_image]])
         if len(boxes) == 0:
@@ -309,7 +311,7 @@ class Predictor:
         kps, used = self._refine(image, boxes)
         scores = box_scores * keypoint_confidence(kps)
         pose_boxes = np.stack([self._box_of(k, b) for k, b in zip(kps, used)])
-        if self.whole_image > 0 and len(detected):
+        if self.whole_image > 0 and len(detected) and len(boxes) > len(detected):
             # where the detector found people, the whole-image pose stays only on one of them: in a street
             # scene it would otherwise be a giant skeleton strung across posts and road
             if box_iou(pose_boxes[-1:], detected).max() < 0.3:
