@@ -44,7 +44,10 @@ present, else ``valid.h5``. The folder itself, ``annot/`` and ``annotations/`` a
 h5/JSON file the file is the split (``split`` must be None or appear in its name).
 
 Coordinates are kept as stored. MPII was annotated in MATLAB and HRNet/MMPose subtract 1 as if it
-were 1-based, but the files do not state it and the data cannot show it, so no shift is applied.
+were 1-based. ``benchmarks/coordinate_origin.py`` measured it on the shipped network's held-out MPII
+training photos (a flip-trained network leaves bias_x - bias_y = -1 px for 1-based labels): -0.20 +- 0.85
+px over 633 joints, which cannot tell 0 from -1 at this size (LSP and LSPet, measured the same way, are
+0-based); until a larger measurement says otherwise, no shift is applied.
 Samples group people by image name (first appearance order); image_id = the image file name.
 """
 
