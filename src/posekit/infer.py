@@ -297,24 +297,24 @@ class Predictor:
         OKS-NMS, threshold."""
         boxes, box_scores = self.detector.detect(image)
         boxes, box_scores = boxes[: self.max_people * 2], box_scores[: self.max_people * 2]
-        detected = boxes.copy()
+        n_detected = len(boxes)
         h, w = image.shape[:2]
-        # the whole image as a candidate only where a person could fill it: nobody detected, or the
-        # largest detected person at least half the image's height (not a street scene of small people)
-        if self.whole_image > 0 and (len(boxes) == 0 or boxes[:, 3].max() >= 0.5 * h):
-            # The whole image as one more candidate, its "box score" a fixed prior: a person filling a
-            # person-centred photo (LSP-like) is posed even when the detector misses or mis-boxes them.
+        # The whole image as one more candidate with a fixed prior "box score", so that a person filling a
+        # person-centred photo (LSP-like) is posed even when the detector misses or mis-boxes them; only
+        # where a person could fill the image: nobody detected, or the largest detection half its height.
+        whole = self.whole_image > 0 and (n_detected == 0 or boxes[:, 3].max() >= 0.5 * h)
+        if whole:
             boxes = np.concatenate([boxes, [[-0.5, -0.5, w, h]]])
             box_scores = np.concatenate([box_scores, [self.whole_image]])
         if len(boxes) == 0:
             return []
         kps, used = self._refine(image, boxes)
         scores = box_scores * keypoint_confidence(kps)
-        pose_boxes = np.stack([self._box_of(k, b) for k, b in zip(kps, used)])
-        if self.whole_image > 0 and len(detected) and len(boxes) > len(detected):
-            # where the detector found people, the whole-image pose stays only on one of them: in a street
-            # scene it would otherwise be a giant skeleton strung across posts and road
-            if box_iou(pose_boxes[-1:], detected).max() < 0.3:
+        if whole and n_detected:
+            # beside detected people the whole-image pose must sit on one of them (IoU >= 0.3 of its
+            # keypoint box with a detection), or it would be a skeleton strung across posts and road
+            pose_box = self._box_of(kps[-1], used[-1])
+            if box_iou(pose_box[None], boxes[:n_detected]).max() < 0.3:
                 scores[-1] = 0.0
         keep = oks_nms(kps, scores, np.asarray(self.skeleton.oks_sigmas), self.oks_nms)
         keep = [i for i in keep if scores[i] >= self.person_threshold][: self.max_people]
