@@ -237,3 +237,31 @@ def test_invalid_images_are_refused_with_clear_errors(checkpoint, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["predict", str(empty), "--model", str(checkpoint)]) == 2
+
+
+def test_flip_test_makes_the_prediction_of_a_mirrored_image_the_mirrored_prediction(checkpoint, data_root):
+    """With flip test the network's two passes are averaged symmetrically, so posing the mirrored photo
+    must give the original pose mirrored (x -> W - 1 - x) with left and right exchanged -- whatever the
+    weights. A wrong flip_index or a half-pixel slip in the mirroring breaks this."""
+    predictor = load_model(checkpoint, flip_test=True)
+    image = cv2.imread(str(data_root / "unlabeled" / "messi5.jpg"))
+    h, w = image.shape[:2]
+    box = [[-0.5, -0.5, w, h]]  # symmetric under the mirror
+    (a,) = predictor.predict(image, boxes=box)
+    (b,) = predictor.predict(np.ascontiguousarray(image[:, ::-1]), boxes=box)
+    mirrored = b.keypoints[predictor.skeleton.flip_index].copy()
+    mirrored[:, 0] = w - 1 - mirrored[:, 0]
+    np.testing.assert_allclose(mirrored[:, :2], a.keypoints[:, :2], atol=0.05)
+    np.testing.assert_allclose(mirrored[:, 2], a.keypoints[:, 2], atol=1e-4)
+
+
+def test_export_then_reload_gives_the_same_keypoints(checkpoint, data_root, tmp_path):
+    from posekit.infer import export_checkpoint
+
+    image = cv2.imread(str(data_root / "unlabeled" / "messi5.jpg"))
+    box = [[60, 50, 400, 290]]
+    (ref,) = load_model(checkpoint).predict(image, boxes=box)
+    (same,) = load_model(export_checkpoint(checkpoint, tmp_path / "fp32.pt", half=False)).predict(image, boxes=box)
+    np.testing.assert_array_equal(same.keypoints, ref.keypoints)
+    (half,) = load_model(export_checkpoint(checkpoint, tmp_path / "fp16.pt")).predict(image, boxes=box)
+    assert np.abs(half.keypoints[:, :2] - ref.keypoints[:, :2]).max() < 1.0  # float16 storage: nearly the same
