@@ -464,6 +464,10 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     codec = build_codec(cfg)
     skeleton = get_skeleton(cfg.model.skeleton)
     predictor_kwargs.setdefault("padding", cfg.data.padding)
+    if "use_detector" not in (state["config"].get("predict") or {}):
+        # saved before HOG candidates became opt-in (2026-11-29): they were on, and the benchmark rows of
+        # those checkpoints were measured with them -- keep them reproducible
+        predictor_kwargs.setdefault("use_detector", True)
     settings = dataclasses.asdict(cfg.predict)
     for key in ("detector", "detector_size", "detector_threshold"):
         settings.pop(key)
