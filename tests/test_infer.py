@@ -161,6 +161,7 @@ def test_predictor_settings_travel_with_the_weights(checkpoint, tmp_path, capsys
     torch.save(old, tmp_path / "old.pt")
     assert load_model(tmp_path / "old.pt").refine_steps == PredictConfig.refine_steps
     assert load_model(tmp_path / "old.pt").use_detector  # HOG candidates were on before they became opt-in
+    assert not load_model(tmp_path / "old.pt", overrides=["predict.use_detector=false"]).use_detector
     assert main(["export", str(checkpoint), "--out", str(out), "--set", "predict.no_such=1"]) == 2
     assert "no_such" in capsys.readouterr().err
 

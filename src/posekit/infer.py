@@ -456,7 +456,7 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     stored ``predict`` settings (``detector`` may then be a :class:`PersonDetector`)."""
     path = _checkpoint_path(name_or_path)
     state = read_checkpoint(path)
-    _, cfg = stored_config(state, overrides)
+    config, cfg = stored_config(state, overrides)
     if cfg.data.kind == "detection":
         raise ValueError(f"{path} is a person detector, not a pose model; pose models name it in predict.detector")
     model = build_model(cfg)
@@ -464,9 +464,9 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     codec = build_codec(cfg)
     skeleton = get_skeleton(cfg.model.skeleton)
     predictor_kwargs.setdefault("padding", cfg.data.padding)
-    if "use_detector" not in (state["config"].get("predict") or {}):
+    if "use_detector" not in (config.get("predict") or {}):
         # saved before HOG candidates became opt-in (2026-11-29): they were on, and the benchmark rows of
-        # those checkpoints were measured with them -- keep them reproducible
+        # those checkpoints were measured with them -- keep them reproducible (an override still wins)
         predictor_kwargs.setdefault("use_detector", True)
     settings = dataclasses.asdict(cfg.predict)
     for key in ("detector", "detector_size", "detector_threshold"):
