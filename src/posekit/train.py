@@ -50,18 +50,21 @@ from posekit.types import Sample
 
 
 # ----------------------------------------------------------------------------------------------- data
+def data_path(cfg: Config, path: str) -> Path:
+    """A data path of the config: taken as it is when it starts with ``~`` or ``/``, else relative to
+    ``data.root``."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else resolve_data_root(cfg.data.root) / path
+
+
 def load_each_source(cfg: Config, sources: tuple[SourceConfig, ...] | None = None
                      ) -> list[tuple[SourceConfig, list[Sample]]]:
     """Each source of ``sources`` (default ``cfg.data.train``) with its samples (``data.limit`` applied),
-    in the model's skeleton (other skeletons mapped by joint name). A path starting with ``~`` or ``/`` is
-    taken as it is; others are relative to ``data.root``."""
-    root = resolve_data_root(cfg.data.root)
+    in the model's skeleton (other skeletons mapped by joint name); paths resolved by :func:`data_path`."""
     skeleton = get_skeleton(cfg.model.skeleton)
     out = []
     for src in cfg.data.train if sources is None else sources:
-        path = Path(src.path).expanduser()
-        path = path if path.is_absolute() else root / src.path
-        loaded = convert_samples(load(src.format, path, split=src.split), skeleton)
+        loaded = convert_samples(load(src.format, data_path(cfg, src.path), split=src.split), skeleton)
         out.append((src, loaded[: cfg.data.limit] if cfg.data.limit else loaded))
     return out
 
@@ -162,17 +165,14 @@ def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, Dete
     train_samples, val_samples = split_train_val([s for _, ss in each for s in ss], d.val_fraction, d.val_seed)
     composer = val_composer = None
     if d.backgrounds:
-        root = resolve_data_root(d.root)
-        backgrounds = read_backgrounds(Path(d.backgrounds) if Path(d.backgrounds).is_absolute()
-                                       else root / d.backgrounds)
+        backgrounds = read_backgrounds(data_path(cfg, d.backgrounds))
         # every 5th background is kept for validation scenes: no background is seen in both
         train_bg = [b for i, b in enumerate(backgrounds) if i % 5]
         val_bg = [b for i, b in enumerate(backgrounds) if i % 5 == 0]
-        skeleton = cfg.model.skeleton
-        composer = SceneComposer([s for s in train_samples if s.skeleton.name == skeleton], train_bg)
-        val_people = [s for s in val_samples if s.skeleton.name == skeleton]
-        if val_people:
-            val_composer = SceneComposer(val_people, val_bg)
+        # (every sample is already in the model's skeleton: load_each_source maps them)
+        composer = SceneComposer(train_samples, train_bg)
+        if val_samples:
+            val_composer = SceneComposer(val_samples, val_bg)
 
     def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
         return ([s for s in samples if id(s) in annotated_ids], [s for s in samples if id(s) not in annotated_ids])
