@@ -29,9 +29,8 @@ from posekit import metrics
 from posekit.codecs.boxes import greedy_match
 from posekit.data import load
 from posekit.data.dataset import read_image
-from posekit.evaluate import GT_BOX_SOURCES, evaluate_oks, gt_box, predict_dataset, score
+from posekit.evaluate import GT_BOX_SOURCES, evaluate_oks, gt_box, oks_joints, predict_dataset, score
 from posekit.infer import load_model
-from posekit.skeletons import common_joints
 from posekit.viz import draw_predictions, save_image
 
 HERE = Path(__file__).parent
@@ -63,9 +62,7 @@ def swap_rate(pred: np.ndarray, gt: np.ndarray, skeleton) -> dict:
 def oks_by_labelled_joints(predictor, samples: list) -> list[dict]:
     """Where COCO-mini val OKS is lost: each annotated person posed in its annotated box, OKS on the
     shared joints, grouped by how many of the 12 are labelled (few = truncated or occluded people)."""
-    pairs = common_joints(predictor.skeleton, samples[0].skeleton)
-    mi, di = [m for m, _ in pairs], [d for _, d in pairs]
-    sigmas = np.asarray(samples[0].skeleton.oks_sigmas)[di]
+    mi, di, sigmas = oks_joints(predictor.skeleton, samples[0].skeleton)
     rows = []
     for s in samples:
         people = [q for q in s.people if not q.is_crowd and (q.keypoints[di, 2] > 0).any()]

@@ -96,6 +96,18 @@ def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool 
     return np.stack(preds), np.stack(gts), heads
 
 
+def oks_joints(model: Skeleton, data: Skeleton) -> tuple[list[int], list[int], np.ndarray]:
+    """The joints OKS is scored on when a ``model`` skeleton meets ``data``: (model indices, data indices,
+    the data skeleton's sigmas for them), in the data's order (PROTOCOLS.md "Multi-person")."""
+    pairs = common_joints(model, data)
+    if len(pairs) < 3:
+        raise ValueError(f"{model.name} and {data.name} share {len(pairs)} joints")
+    if data.oks_sigmas is None:
+        raise ValueError(f"skeleton {data.name} has no OKS sigmas")
+    di = [d for _, d in pairs]
+    return [m for m, _ in pairs], di, np.asarray(data.oks_sigmas, dtype=np.float64)[di]
+
+
 def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False,
                  progress: bool = True) -> dict:
     """OKS-AP (PROTOCOLS.md "COCO" / "Multi-person") of the predictor on COCO-format samples, over the
@@ -107,14 +119,7 @@ def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = F
     if not samples:
         raise ValueError("no images to evaluate")
     data_skeleton = samples[0].skeleton
-    pairs = common_joints(predictor.skeleton, data_skeleton)  # (model index, data index), data order
-    if len(pairs) < 3:
-        raise ValueError(f"{predictor.skeleton.name} and {data_skeleton.name} share {len(pairs)} joints")
-    mi = [m for m, _ in pairs]
-    di = [d for _, d in pairs]
-    if data_skeleton.oks_sigmas is None:
-        raise ValueError(f"skeleton {data_skeleton.name} has no OKS sigmas")
-    sigmas = np.asarray(data_skeleton.oks_sigmas, dtype=np.float64)[di]
+    mi, di, sigmas = oks_joints(predictor.skeleton, data_skeleton)
     images, annotations, detections = [], [], []
     for image_id, sample in enumerate(tqdm(samples, desc="evaluating", unit="img", disable=not progress)):
         images.append({"id": image_id})
