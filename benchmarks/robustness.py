@@ -151,7 +151,8 @@ def main() -> None:
               "severities": SEVERITIES, "results": summary, "machine": machine(),
               "date": datetime.date.today().isoformat(),
               "command": f"python benchmarks/robustness.py --model {args.model} --images {args.images} "
-                         f"--threads {args.threads}"}
+                         f"--threads {args.threads}"
+                         + ("" if Path(args.out) == HERE / "robustness" else f" --out {args.out}")}
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     fig = new_figure((9.0, 5.5))

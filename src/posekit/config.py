@@ -22,11 +22,13 @@ import yaml
 @dataclass(frozen=True)
 class SourceConfig:
     """One labelled dataset: a posekit.data format, a path (relative paths resolve against
-    ``data.root``) and an optional split."""
+    ``data.root``) and an optional split; ``repeat`` > 1 oversamples a small source in training (its
+    training images appear that many times per epoch; held-out images are never repeated)."""
 
     format: str
     path: str
     split: str | None = None
+    repeat: int = 1
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     for k, v in kwargs.items():
         if k.endswith("_every") and k != "eval_every" and v < 1:
             raise ConfigError(f"{where}.{k}: must be >= 1, got {v}")
-        if k in ("max_steps", "batch_size") and v < 1:
+        if k in ("max_steps", "batch_size", "repeat") and v < 1:
             raise ConfigError(f"{where}.{k}: must be >= 1, got {v}")
         if k in ("lr", "padding") and v <= 0:
             raise ConfigError(f"{where}.{k}: must be > 0, got {v}")

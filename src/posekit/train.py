@@ -74,6 +74,13 @@ def load_sources(cfg: Config) -> list[Sample]:
     return [s for _, samples in load_each_source(cfg) for s in samples]
 
 
+def oversample(samples: list[Sample], each: list[tuple[SourceConfig, list[Sample]]]) -> list[Sample]:
+    """``samples`` (training samples, after the validation split) with each one repeated its source's
+    ``repeat`` times, so a small source is seen more often without any held-out image being trained on."""
+    times = {id(s): src.repeat for src, ss in each for s in ss}
+    return [s for s in samples for _ in range(times.get(id(s), 1))]
+
+
 def split_train_val(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
     """Hold out ``fraction`` of the *images* for validation, drawn with ``seed`` (``data.val_seed``, not
     the training seed, so runs repeated with another training seed are validated on the same images).
@@ -155,14 +162,18 @@ def make_dataset(cfg: Config, samples: list[Sample], codec: HeatmapCodec, train:
 
 def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, DetectionDataset]:
     """Detector training set (the training sources' images -- COCO-format sources with their annotated
-    boxes, the others with keypoint-extent boxes -- plus ``data.num_scenes`` composed scenes of their
-    people on ``data.backgrounds``) and validation set (the held-out images, as many composed scenes of
-    held-out people per 10 held-out images, and every ``data.val`` source)."""
+    boxes, the others with keypoint-extent boxes, MPII photos as partially annotated -- plus
+    ``data.num_scenes`` composed scenes of their people on ``data.backgrounds``) and validation set (the
+    held-out images, as many composed scenes of held-out people per 10 held-out images, and every
+    ``data.val`` source)."""
     d = cfg.data
     each = load_each_source(cfg)
     # COCO-format sets annotate every person's box; the others get keypoint-extent boxes
     annotated_ids = {id(s) for src, samples in each if src.format == "coco" for s in samples}
+    # MPII annotates one or two people of many crowded photos: negatives only around them
+    partial_ids = {id(s) for src, samples in each if src.format == "mpii" for s in samples}
     train_samples, val_samples = split_train_val([s for _, ss in each for s in ss], d.val_fraction, d.val_seed)
+    train_samples = oversample(train_samples, each)
     composer = val_composer = None
     if d.backgrounds:
         backgrounds = read_backgrounds(data_path(cfg, d.backgrounds))
@@ -174,14 +185,19 @@ def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, Dete
         if val_samples:
             val_composer = SceneComposer(val_samples, val_bg)
 
-    def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
-        return ([s for s in samples if id(s) in annotated_ids], [s for s in samples if id(s) not in annotated_ids])
+    def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample], list[Sample]]:
+        """(annotated, keypoint-only, partially annotated) samples."""
+        return ([s for s in samples if id(s) in annotated_ids],
+                [s for s in samples if id(s) not in annotated_ids | partial_ids],
+                [s for s in samples if id(s) in partial_ids])
 
-    train_set = DetectionDataset(codec, *split(train_samples), composer=composer, num_scenes=d.num_scenes)
+    ann, kp, part = split(train_samples)
+    train_set = DetectionDataset(codec, ann, kp, composer=composer, num_scenes=d.num_scenes, partial=part)
     val_extra = [s for _, ss in load_each_source(cfg, d.val) for s in ss]  # validation-only sets: COCO format
-    val_ann, val_kp = split(val_samples)
+    val_ann, val_kp, val_part = split(val_samples)
     val_set = DetectionDataset(codec, val_ann + val_extra, val_kp, composer=val_composer,
-                               num_scenes=max(1, len(val_samples) // 10) if val_composer else 0, augment=False)
+                               num_scenes=max(1, len(val_samples) // 10) if val_composer else 0, augment=False,
+                               partial=val_part)
     return train_set, val_set
 
 
@@ -207,7 +223,10 @@ def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> t
     built (decoded once, saved under ``data.cache_dir``)."""
     if cfg.data.kind == "detection":
         return build_detection_datasets(cfg, codec)
-    train_samples, val_samples = split_train_val(load_sources(cfg), cfg.data.val_fraction, cfg.data.val_seed)
+    each = load_each_source(cfg)
+    train_samples, val_samples = split_train_val([s for _, ss in each for s in ss], cfg.data.val_fraction,
+                                                 cfg.data.val_seed)
+    train_samples = oversample(train_samples, each)
     train_set = make_dataset(cfg, train_samples, codec, train=True)
     val_set = make_dataset(cfg, val_samples, codec, train=False)
     # Under DDP rank 0 writes the cache files first; the other ranks then load them.

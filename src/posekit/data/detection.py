@@ -6,6 +6,10 @@ Three kinds of item, mixed in one index space:
 * real single-person images without boxes (LSP, LSPet): the box is the person's extent estimated from
   their keypoints (:func:`posekit.data.compose.extent_box`) -- these images may hold other, unlabelled
   people in the background, a known source of label noise;
+* real photos where only some people are annotated (MPII: one or two people of a crowded photo): their
+  keypoint-extent boxes are targets, and only the surroundings of those people (the box grown
+  :data:`PARTIAL_CONTEXT` times about its centre) teach "no person here"; the rest of the photo may hold
+  unlabelled people and is ignored;
 * composed scenes (:class:`~posekit.data.compose.SceneComposer`) with 0..``max_people`` people: 0 gives a
   person-free background, the negatives that teach the detector not to fire on posts, verges and road.
 
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from posekit.codecs import input_to_heatmap
 from posekit.codecs.boxes import CenterBoxCodec
 from posekit.data.compose import OVERLAPS, SceneComposer, extent_box
 from posekit.data.dataset import normalize_image, read_image
@@ -35,6 +40,8 @@ __all__ = ["PAD_BGR", "DetectionDataset", "boxes_to_image", "letterbox", "letter
 #: border fill of letterboxed inputs: the ImageNet mean in BGR (normalises to 0)
 PAD_BGR = (103.53, 116.28, 123.675)
 
+#: partially annotated photos: negatives are learnt only inside each annotated box grown this much
+PARTIAL_CONTEXT = 1.5
 #: number of people in a training scene -> relative frequency (0 = person-free negative)
 SCENE_PEOPLE = {0: 0.15, 1: 0.2, 2: 0.2, 3: 0.15, 4: 0.1, 6: 0.1, 8: 0.06, 12: 0.04}
 
@@ -105,7 +112,8 @@ class DetectionDataset(Dataset):
 
     codec: the detector's :class:`CenterBoxCodec` (its ``input_size`` is the network input).
     annotated: samples whose ``Person.box`` is the person's extent (COCO); keypoint_only: samples whose
-        boxes come from the keypoints (LSP, LSPet).
+        boxes come from the keypoints (LSP, LSPet); partial: like keypoint_only, but other people of the
+        photo may be unannotated (MPII), so negatives are learnt only around the annotated people.
     composer: scene generator (None = no composed scenes); num_scenes: scene items per epoch.
     augment: training augmentation (scale, shift, mirror, colour); False = plain letterbox, and scene
         ``i`` is always the same scene.
@@ -117,9 +125,10 @@ class DetectionDataset(Dataset):
 
     def __init__(self, codec: CenterBoxCodec, annotated: Sequence[Sample] = (), keypoint_only: Sequence[Sample] = (),
                  composer: SceneComposer | None = None, num_scenes: int = 0, augment: bool = True,
-                 scale_range: tuple[float, float] = (0.5, 1.3)) -> None:
+                 scale_range: tuple[float, float] = (0.5, 1.3), partial: Sequence[Sample] = ()) -> None:
         self.codec = codec
-        self.real = [(s, True) for s in annotated] + [(s, False) for s in keypoint_only]
+        self.real = ([(s, "annotated") for s in annotated] + [(s, "keypoints") for s in keypoint_only]
+                     + [(s, "partial") for s in partial])
         self.composer = composer
         self.num_scenes = int(num_scenes) if composer is not None else 0
         self.augment = bool(augment)
@@ -134,8 +143,8 @@ class DetectionDataset(Dataset):
     def raw(self, index: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(image uint8 BGR, people boxes (N, 4), ignore regions (M, 4)) of an item before letterboxing."""
         if index < len(self.real):
-            sample, annotated = self.real[index]
-            boxes, ignore = sample_boxes(sample, annotated)
+            sample, kind = self.real[index]
+            boxes, ignore = sample_boxes(sample, kind == "annotated")
             return read_image(sample.image_path), boxes, ignore
         assert self.composer is not None
         if rng is None:  # evaluation: scene i is fixed
@@ -166,6 +175,8 @@ class DetectionDataset(Dataset):
         kept = in_boxes[:, 2] * in_boxes[:, 3] >= 0.3 * np.maximum(area_full, 1e-6)
         targets = self.codec.encode(in_boxes[kept], np.concatenate([_transform_boxes(ignore, M, (W, H)),
                                                                    in_boxes[~kept]]))
+        if index < len(self.real) and self.real[index][1] == "partial":
+            targets["ignore"] = _outside_context(in_boxes[kept], self.codec, targets)
         item = {"image": normalize_image(x), "index": index}
         item.update({k: torch.from_numpy(v) for k, v in targets.items()})
         return item
@@ -190,3 +201,20 @@ class DetectionDataset(Dataset):
         image, boxes, ignore = self.raw(index, None)
         M = letterbox_matrix(image.shape[1::-1], self.codec.input_size)
         return _transform_boxes(boxes, M, self.codec.input_size), _transform_boxes(ignore, M, self.codec.input_size)
+
+
+def _outside_context(in_boxes: np.ndarray, codec: CenterBoxCodec, targets: dict) -> np.ndarray:
+    """(1, h, w) ignore map of a partially annotated photo: 1 (no negative loss) everywhere except inside
+    the annotated people's (N, 4) input-pixel boxes grown :data:`PARTIAL_CONTEXT` times about their centres;
+    the encoder's own ignore regions stay ignored and centres stay centres."""
+    w, h = codec.heatmap_size
+    keep = np.zeros((h, w), bool)
+    for box in in_boxes:
+        centre, half = box[:2] + box[2:] / 2, PARTIAL_CONTEXT * box[2:] / 2
+        x0, y0 = input_to_heatmap(centre - half, codec.input_size, codec.heatmap_size)
+        x1, y1 = input_to_heatmap(centre + half, codec.input_size, codec.heatmap_size)
+        keep[max(0, int(np.floor(y0))):max(0, int(np.ceil(y1)) + 1),
+             max(0, int(np.floor(x0))):max(0, int(np.ceil(x1)) + 1)] = True
+    ignore = np.maximum(targets["ignore"], (~keep)[None].astype(np.float32))
+    ignore[targets["centers"] >= 1] = 0
+    return ignore
