@@ -27,7 +27,7 @@ from bench_utils import machine
 
 from posekit import metrics
 from posekit.codecs.boxes import greedy_match
-from posekit.data import load
+from posekit.data import load, with_images
 from posekit.data.dataset import read_image
 from posekit.evaluate import GT_BOX_SOURCES, evaluate_oks, gt_box, oks_joints, predict_dataset, score
 from posekit.infer import load_model
@@ -257,7 +257,7 @@ def main() -> None:
                           "missed_people": int((pred[:, :, 2].sum(1) == 0).sum())}
     print("LSP test", report["lsp_test"]["pck@0.2"], "swaps", report["lsp_test"]["swaps"])
 
-    mpii = [s for s in load("mpii", data / "mpii", split="valid") if s.image_path.is_file()]
+    mpii = with_images(load("mpii", data / "mpii", split="valid"))
     mpii = lim(mpii)
     report["mpii_valid_photos"] = {"note": "cross-dataset: the model never trained on MPII validation images; "
                                            "PCKh@0.5 on the 14 joints LSP-14 and MPII-16 share (neck = upper neck)"}

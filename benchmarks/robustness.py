@@ -2,6 +2,13 @@
 severities (PROTOCOLS.md "Robustness"), written to robustness.{json,md} and robustness.png.
 
     python benchmarks/robustness.py --model default --images 200 --threads 2
+    python benchmarks/robustness.py --model default --dataset mpii --threads 2   # PCKh@0.5, MPII photos
+    python benchmarks/robustness.py --model default --dataset coco --threads 2   # OKS-AP, COCO-mini val
+
+On the multi-person photo sets (the 245 MPII validation photos at hand, 269 people, each matched to the
+nearest returned person; the 79 COCO-mini val photos, OKS-AP on the joints both skeletons share) every
+annotated person's keypoints and box move with the image; the occluding patch and truncation are defined
+on one person's body and are run on LSP only.
 
 The corruption is applied to the whole test image before the predictor sees it (no ground-truth boxes);
 the top-scoring person is scored. Geometric changes (rotation, scale, truncation) move the ground truth with
@@ -13,6 +20,7 @@ seeded by (image index, perturbation, severity), so the table regenerates exactl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -23,12 +31,15 @@ import torch
 from bench_utils import machine
 
 from posekit import metrics
-from posekit.data import load
+from posekit.data import load, with_images
 from posekit.data.dataset import read_image
 from posekit.data.transforms import apply_affine
+from posekit.types import Sample
 from posekit.viz import new_figure, save_figure
 
 HERE = Path(__file__).parent
+#: perturbations defined on one person's body (a patch over one of its joints, a cut through it): LSP only
+SINGLE_PERSON_ONLY = ("occluding_patch", "truncation")
 SEVERITIES = {
     "gaussian_noise": (5, 10, 20, 35, 50),  # std, grey levels
     "motion_blur": (3, 7, 11, 15, 21),  # kernel length, px
@@ -107,6 +118,30 @@ def perturb(image: np.ndarray, kp: np.ndarray, kind: str, s: float, rng: np.rand
     return np.ascontiguousarray(img), gt
 
 
+def perturb_sample(sample: Sample, image: np.ndarray, kind: str, s: float, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, Sample]:
+    """A multi-person photo perturbed: (image, the sample with every person's keypoints, box, area and
+    head size moved with the image). Boxes travel as their four corners and come back as the corners'
+    extent; areas and head sizes follow the scale change."""
+    points = []
+    for p in sample.people:
+        x, y, w, h = p.box
+        points += [p.keypoints, np.array([[x, y, 2], [x + w, y, 2], [x, y + h, 2], [x + w, y + h, 2]], float)]
+    img, moved = perturb(image, np.concatenate(points), kind, s, rng)
+    f = s if kind == "scale" else 1.0
+    people, k = [], 0
+    for p in sample.people:
+        n = len(p.keypoints)
+        kp, corners = moved[k:k + n], moved[k + n:k + n + 4, :2]
+        k += n + 4
+        lo, hi = corners.min(0), corners.max(0)
+        people.append(dataclasses.replace(
+            p, keypoints=kp, box=np.concatenate([lo, hi - lo]),
+            area=None if p.area is None else p.area * f * f,
+            head_size=None if p.head_size is None else p.head_size * f))
+    return img, dataclasses.replace(sample, people=people, image_size=None)
+
+
 def pck_of(predictor, images: list, gts: list, torso: np.ndarray, skeleton) -> float:
     """PCK@0.2 of the top-scoring person; ``torso`` (N,) = the unperturbed person's torso length times the
     image's scale change (so a truncation that cuts off a hip still has its person's torso)."""
@@ -118,18 +153,43 @@ def pck_of(predictor, images: list, gts: list, torso: np.ndarray, skeleton) -> f
     return 100.0 * float(metrics.pck(pred, gt, torso, alpha=0.2)["mean"])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="default")
-    ap.add_argument("--data", default="../shared/datasets")
-    ap.add_argument("--images", type=int, default=200, help="first N LSP test images")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=str(HERE / "robustness"))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    from posekit.infer import load_model
+def multi_person(args, predictor) -> tuple[float, dict, str]:
+    """(clean value, {perturbation: [value per severity]}, metric name) on MPII photos or COCO-mini val."""
+    from posekit.evaluate import evaluate_oks, predict_dataset, score
 
-    predictor = load_model(args.model, device="cpu")
+    data = Path(args.data)
+    if args.dataset == "mpii":
+        samples = with_images(load("mpii", data / "mpii", split="valid"))
+        metric = "PCKh@0.5 (MPII validation photos, nearest returned person)"
+    else:
+        samples = load("coco", data / "coco_mini", split="val2017")
+        metric = "OKS-AP (COCO-mini val, joints shared with the model's skeleton)"
+    samples = samples[: args.images] if args.images else samples
+
+    def value(images: list, smp: list) -> float:
+        if args.dataset == "mpii":
+            pred, gt, heads = predict_dataset(predictor, smp, fmt="mpii", match="nearest", progress=False,
+                                              images=images)
+            return float(score(pred, gt, predictor.skeleton, heads)["pckh@0.5"])
+        return float(evaluate_oks(predictor, smp, progress=False, images=images)["AP"])
+
+    images = [read_image(s.image_path) for s in samples]
+    clean = value(images, samples)
+    rows = {}
+    for k, (kind, levels) in enumerate(SEVERITIES.items()):
+        if kind in SINGLE_PERSON_ONLY:
+            continue
+        rows[kind] = []
+        for sev, level in enumerate(levels):
+            pairs = [perturb_sample(smp, im, kind, level, np.random.default_rng([i, k, sev]))
+                     for i, (smp, im) in enumerate(zip(samples, images))]
+            rows[kind].append(round(value([p[0] for p in pairs], [p[1] for p in pairs]), 2))
+        print(kind, rows[kind], flush=True)
+    return clean, rows, metric
+
+
+def lsp(args, predictor) -> tuple[float, dict, str]:
+    """(clean PCK@0.2, {perturbation: [PCK@0.2 per severity]}, metric name) on the first LSP test images."""
     samples = load("lsp", Path(args.data) / "lsp", split="test")[: args.images]
     images = [read_image(s.image_path) for s in samples]
     gts = [s.people[0].keypoints for s in samples]
@@ -145,14 +205,40 @@ def main() -> None:
             value = pck_of(predictor, [p[0] for p in pairs], [p[1] for p in pairs], torso * factor, predictor.skeleton)
             rows[kind].append(round(value, 2))
         print(kind, rows[kind], flush=True)
+    return clean, rows, "PCK@0.2 (LSP test, whole images, top-scoring person)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--data", default="../shared/datasets")
+    ap.add_argument("--dataset", choices=("lsp", "mpii", "coco"), default="lsp",
+                    help="lsp: LSP test PCK@0.2; mpii: MPII validation photos PCKh@0.5; coco: COCO-mini val OKS-AP")
+    ap.add_argument("--images", type=int, default=None, help="first N images (default: 200 for lsp, all otherwise)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=None, help="output stem (default benchmarks/robustness for lsp, "
+                    "benchmarks/robustness_<dataset> otherwise)")
+    args = ap.parse_args()
+    if args.images is None and args.dataset == "lsp":
+        args.images = 200
+    default_out = HERE / ("robustness" if args.dataset == "lsp" else f"robustness_{args.dataset}")
+    args.out = args.out or str(default_out)
+    torch.set_num_threads(args.threads)
+    from posekit.infer import load_model
+
+    predictor = load_model(args.model, device="cpu")
+    clean, rows, metric = (lsp if args.dataset == "lsp" else multi_person)(args, predictor)
     summary = {kind: {"pck": v, "mean": round(float(np.mean(v)), 2), "mean_drop": round(clean - float(np.mean(v)), 2)}
                for kind, v in rows.items()}
-    report = {"model": args.model, "images": len(samples), "clean_pck@0.2": round(clean, 2),
-              "severities": SEVERITIES, "results": summary, "machine": machine(),
-              "date": datetime.date.today().isoformat(),
-              "command": f"python benchmarks/robustness.py --model {args.model} --images {args.images} "
-                         f"--threads {args.threads}"
-                         + ("" if Path(args.out) == HERE / "robustness" else f" --out {args.out}")}
+    command = (f"python benchmarks/robustness.py --model {args.model}"
+               + ("" if args.dataset == "lsp" else f" --dataset {args.dataset}")
+               + ("" if args.images is None else f" --images {args.images}") + f" --threads {args.threads}"
+               + ("" if Path(args.out) == default_out else f" --out {args.out}"))
+    report = {"model": args.model, "dataset": args.dataset, "metric": metric, "images": args.images,
+              "clean": round(clean, 2), "severities": {k: SEVERITIES[k] for k in rows}, "results": summary,
+              "machine": machine(), "date": datetime.date.today().isoformat(), "command": command}
+    if args.dataset == "lsp":
+        report["clean_pck@0.2"] = report["clean"]  # the key the first tables were written with
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     fig = new_figure((9.0, 5.5))
@@ -161,13 +247,13 @@ def main() -> None:
         ax.plot(range(1, 6), v, marker="o", label=kind)
     ax.axhline(clean, color="black", linestyle="--", label="clean")
     ax.set_xlabel("severity")
-    ax.set_ylabel("PCK@0.2 (LSP test, whole images)")
-    ax.set_title(f"{args.model}: robustness, first {len(samples)} LSP test images")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{args.model}: robustness, {args.dataset}" + (f", first {args.images} images" if args.images else ""))
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, alpha=0.3)
     save_figure(fig, out.with_suffix(".png"))
     lines = [f"Command: `{report['command']}`; {report['machine']}; {report['date']}.", "",
-             f"Clean PCK@0.2 on these {len(samples)} images: {report['clean_pck@0.2']}.", "",
+             f"Metric: {metric}. Clean: {report['clean']}.", "",
              "| perturbation | severity 1 | 2 | 3 | 4 | 5 | mean | mean drop |", "|---|---|---|---|---|---|---|---|"]
     for kind, r in summary.items():
         lines.append(f"| {kind} ({', '.join(map(str, SEVERITIES[kind]))}) | " + " | ".join(map(str, r["pck"]))

@@ -77,7 +77,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_eval(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from posekit.data import load, parse_spec
+    from posekit.data import load, parse_spec, with_images
     from posekit.evaluate import GT_BOX_SOURCES, KEYPOINT_BOX_SOURCE, evaluate_oks, predict_dataset, score
     from posekit.infer import load_model
     from posekit.types import box_from_keypoints
@@ -86,7 +86,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     samples = load(fmt, path, split=args.split)
     note = ""
     if fmt == "mpii":  # the h5 lists people whose photo is not at hand: score those with an image
-        present = [s for s in samples if s.image_path.is_file()]
+        present = with_images(samples)
         note = f" ({len(present)} of {len(samples)} images present; the others are annotation-only)"
         samples = present
     if args.limit:

@@ -58,17 +58,20 @@ def _nearest(preds: list, gt: np.ndarray, skeleton: Skeleton) -> np.ndarray | No
 
 
 def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False, fmt: str = "",
-                    match: str = "top", progress: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
+                    match: str = "top", progress: bool = True, images: list[np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, list]:
     """Predicted and ground-truth keypoints, both (N, K, 3) in image pixels and in the *model's*
     skeleton (ground truth re-expressed by joint name; joints the data lacks get v = 0), plus the
     people's head sizes (None where absent). ``fmt`` (the dataset format) picks the ground-truth box
     source (:func:`gt_box`); ``match`` "top" or "nearest" (module docstring). A person the predictor
-    missed gets a prediction of zeros (score 0), counted wrong."""
+    missed gets a prediction of zeros (score 0), counted wrong. ``images``: the samples' pictures as
+    arrays (e.g. corrupted copies, benchmarks/robustness.py) instead of their files."""
     if match not in ("top", "nearest"):
         raise ValueError(f"match must be 'top' or 'nearest', got {match!r}")
     K = predictor.skeleton.num_joints
     preds, gts, heads = [], [], []
-    for sample in tqdm(samples, desc="evaluating", unit="img", disable=not progress):
+    for i, sample in enumerate(tqdm(samples, desc="evaluating", unit="img", disable=not progress)):
+        picture = sample.image_path if images is None else images[i]
         people = [p for p in sample.people if not p.is_crowd and p.num_labelled > 0]
         if not people:
             continue
@@ -77,9 +80,9 @@ def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool 
             boxes = [gt_box(p, fmt, predictor.padding) for p in people]
             kept = [i for i, b in enumerate(boxes) if b is not None]
             people, targets = [people[i] for i in kept], [targets[i] for i in kept]
-            found = [p.keypoints for p in predictor.predict(sample.image_path, boxes=[boxes[i] for i in kept])]
+            found = [p.keypoints for p in predictor.predict(picture, boxes=[boxes[i] for i in kept])]
         else:
-            returned = predictor.predict(sample.image_path)
+            returned = predictor.predict(picture)
             if match == "top":
                 if len(people) != 1:
                     raise ValueError(f"{sample.image_path}: {len(people)} annotated people; the top-scoring "
@@ -109,20 +112,23 @@ def oks_joints(model: Skeleton, data: Skeleton) -> tuple[list[int], list[int], n
 
 
 def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, images: list[np.ndarray] | None = None) -> dict:
     """OKS-AP (PROTOCOLS.md "COCO" / "Multi-person") of the predictor on COCO-format samples, over the
     joints the model's skeleton and the data's share (the 12 limb joints for an LSP-14 model on COCO-17),
     with the data skeleton's sigmas for them; ground-truth people with none of those joints labelled are
     dropped, crowd regions kept as ignore regions; area = the annotation's ``area`` (keypoint box area
     when absent). ``gt_boxes``: each annotated person is posed in its ``bbox`` x 1.25 (a detection each).
+    ``images``: the samples' pictures as arrays instead of their files (as :func:`predict_dataset`).
     Returns the :func:`posekit.metrics.oks_ap` summary in percent plus counts and the joints used."""
     if not samples:
         raise ValueError("no images to evaluate")
     data_skeleton = samples[0].skeleton
     mi, di, sigmas = oks_joints(predictor.skeleton, data_skeleton)
-    images, annotations, detections = [], [], []
+    annotations, detections = [], []
+    pictures = [s.image_path for s in samples] if images is None else images
+    coco_images = []
     for image_id, sample in enumerate(tqdm(samples, desc="evaluating", unit="img", disable=not progress)):
-        images.append({"id": image_id})
+        coco_images.append({"id": image_id})
         scored = []
         for person in sample.people:
             kp = person.keypoints[di]
@@ -137,16 +143,16 @@ def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = F
                 scored.append(person)
         if gt_boxes:
             boxes = [gt_box(p, "coco") for p in scored]
-            found = predictor.predict(sample.image_path, boxes=[b for b in boxes if b is not None]) if scored else []
+            found = predictor.predict(pictures[image_id], boxes=[b for b in boxes if b is not None]) if scored else []
         else:
-            found = predictor.predict(sample.image_path)
+            found = predictor.predict(pictures[image_id])
         for p in found:
             detections.append({"image_id": image_id, "category_id": 1, "score": float(p.score),
                                "keypoints": p.keypoints[mi].reshape(-1).tolist()})
-    gt = {"images": images, "annotations": annotations, "categories": [{"id": 1}]}
+    gt = {"images": coco_images, "annotations": annotations, "categories": [{"id": 1}]}
     result = metrics.oks_ap(gt, detections, sigmas=sigmas)
     out = {k: round(100.0 * v, 2) if v >= 0 else None for k, v in result.items()}
-    out.update({"num_images": len(images), "num_people": sum(1 for a in annotations if not a["iscrowd"]),
+    out.update({"num_images": len(coco_images), "num_people": sum(1 for a in annotations if not a["iscrowd"]),
                 "num_detections": len(detections), "joints": [data_skeleton.joints[d] for d in di]})
     return out
 

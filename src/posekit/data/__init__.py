@@ -37,7 +37,7 @@ from posekit.data.formats.poselets import load_poselets
 from posekit.skeletons import Skeleton, map_keypoints
 from posekit.types import Sample
 
-__all__ = ["FORMATS", "DataError", "convert_samples", "load", "parse_spec", "stats"]
+__all__ = ["FORMATS", "DataError", "convert_samples", "load", "parse_spec", "stats", "with_images"]
 
 FORMATS: dict[str, Callable[..., list[Sample]]] = {
     "lsp": load_lsp,
@@ -77,6 +77,12 @@ def convert_samples(samples: Iterable[Sample], skeleton: Skeleton) -> list[Sampl
                   for p in s.people]
         out.append(dataclasses.replace(s, skeleton=skeleton, people=people))
     return out
+
+
+def with_images(samples: Iterable[Sample]) -> list[Sample]:
+    """The samples whose image file is on disk. MPII's ``valid.h5`` annotates 2,958 people of whom only
+    the photos of 269 are at hand: the others are annotation-only and cannot be scored."""
+    return [s for s in samples if Path(s.image_path).is_file()]
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
