@@ -13,6 +13,12 @@ and y. Standard errors come from the spread over joints.
     python benchmarks/coordinate_origin.py --model default \
         --config configs/simplebaseline_r18s_lsp+lspet_160x160.yaml --out benchmarks/coordinate_origin.json
 
+MPII's ``valid.h5`` holds no training photos to measure on, but its people are MPII training-set people, as
+are those of the public ``mpii_human_pose.csv`` the training photos come with: ``--compare-h5`` matches the
+two files person by person and shows that they carry the same numbers, so one measurement settles both:
+
+    python benchmarks/coordinate_origin.py --compare-h5 mpii_human_pose.csv ../shared/datasets/mpii/valid.h5
+
 Uses the config's held-out validation images (never LSP test), each person posed in its tight keypoint
 box x 1.25 (the training crop), without flip test (the raw network). Joints more than 0.2 x torso off
 are left out (a wrong joint says nothing about a pixel offset).
@@ -35,14 +41,51 @@ from posekit.infer import load_model
 from posekit.train import load_each_source, split_train_val
 
 
+def compare_h5(csv_path: Path, h5_path: Path) -> dict:
+    """Per-joint differences (csv - h5, px) of the people both MPII files hold: each h5 person is matched
+    to the csv person of the same image with the smallest mean joint difference (pairs more than 20 px
+    apart anywhere are different people)."""
+    from posekit.data import load
+
+    by_image: dict[str, list[np.ndarray]] = {}
+    for s in load("mpii", csv_path, check_images=False):
+        by_image.setdefault(s.image_path.name, []).extend(p.keypoints for p in s.people)
+    diffs = []
+    for s in load("mpii", h5_path, check_images=False):
+        for p in s.people:
+            for c in by_image.get(s.image_path.name, []):
+                ok = (c[:, 2] > 0) & (p.keypoints[:, 2] > 0)
+                d = c[ok, :2] - p.keypoints[ok, :2]
+                if len(d) and np.abs(d).max() < 20:
+                    diffs.append(d)
+                    break
+    d = np.concatenate(diffs)
+    return {"people": len(diffs), "joints": len(d), "mean_csv_minus_h5": np.round(d.mean(0), 3).tolist(),
+            "median_csv_minus_h5": np.median(d, 0).tolist(),
+            "share_identical": round(float((np.abs(d) < 1e-3).all(1).mean()), 3),
+            "share_off_by_one": round(float((np.abs(np.abs(d) - 1) < 1e-3).any(1).mean()), 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="default")
-    ap.add_argument("--config", required=True, help="the model's training config (its validation split)")
+    ap.add_argument("--compare-h5", nargs=2, type=Path, metavar=("CSV", "H5"),
+                    help="only compare an MPII csv with an MPII h5 file (see the module docstring) and exit")
+    ap.add_argument("--config", help="the model's training config (its validation split)")
     ap.add_argument("--out", default="benchmarks/coordinate_origin.json")
-    ap.add_argument("--limit", type=int, default=400, help="held-out images per source")
+    ap.add_argument("--limit", type=int, default=400, help="images per source")
+    ap.add_argument("--images", choices=("held-out", "all"), default="held-out",
+                    help="held-out: the run's validation images; all: every image of each source (training ones "
+                         "too -- the flip argument holds on them as long as the network has not memorised "
+                         "each picture; more joints, smaller error bars)")
+    ap.add_argument("--source", default=None, help="only this source (format, e.g. mpii)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.compare_h5:
+        print(json.dumps(compare_h5(*args.compare_h5)))
+        return
+    if not args.config:
+        ap.error("--config is required")
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     predictor = load_model(args.model, device="cpu", flip_test=False)
@@ -52,7 +95,9 @@ def main() -> None:
     _, held_out_all = split_train_val([s for _, ss in each for s in ss], cfg.data.val_fraction, cfg.data.val_seed)
     held = {id(s) for s in held_out_all}
     for src, samples in each:
-        held_out = [s for s in samples if id(s) in held]
+        if args.source and src.format != args.source:
+            continue
+        held_out = [s for s in samples if id(s) in held or args.images == "all"]
         errs = []
         for sample in held_out[: args.limit]:
             people = [p for p in sample.people if p.num_labelled >= 8 and person_box(p) is not None]
@@ -76,8 +121,11 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     Path(args.out).write_text(json.dumps({"model": args.model, "config": args.config, "machine": machine(),
+                                          "images": args.images,
                                           "command": "python benchmarks/coordinate_origin.py "
-                                                     f"--model {args.model} --config {args.config}",
+                                                     f"--model {args.model} --config {args.config} "
+                                                     f"--images {args.images} --limit {args.limit}"
+                                                     + (f" --source {args.source}" if args.source else ""),
                                           "rows": rows}, indent=2))
 
 

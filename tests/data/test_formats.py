@@ -434,3 +434,18 @@ def test_data_error_is_value_error() -> None:
     import pickle
 
     assert str(pickle.loads(pickle.dumps(e))) == str(e)
+
+
+def test_mpii_coordinates_are_not_shifted(data_root: Path) -> None:
+    """valid.h5 holds 0-based pixel centres (measured: benchmarks/coordinate_origin.json, "MPII"): the
+    reader passes them through -- no MATLAB-style "- 1"."""
+    import h5py
+
+    with h5py.File(data_root / "mpii" / "valid.h5", "r") as f:
+        part, names = f["part"][:], [n.decode() if isinstance(n, bytes) else str(n) for n in f["imgname"][:]]
+    samples = load("mpii", data_root / "mpii", split="valid", check_images=False)
+    person = samples[0].people[0]
+    row = names.index(samples[0].image_path.name)
+    labelled = person.keypoints[:, 2] > 0
+    assert labelled.sum() >= 8
+    np.testing.assert_array_equal(person.keypoints[labelled, :2], part[row][labelled])

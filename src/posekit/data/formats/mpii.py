@@ -43,11 +43,12 @@ to the official .mat (filtered by ``img_train``) for ``"train"``/``"test"``; Non
 present, else ``valid.h5``. The folder itself, ``annot/`` and ``annotations/`` are searched. For a single
 h5/JSON file the file is the split (``split`` must be None or appear in its name).
 
-Coordinates are kept as stored. MPII was annotated in MATLAB and HRNet/MMPose subtract 1 as if it
-were 1-based. ``benchmarks/coordinate_origin.py`` measured it on the shipped network's held-out MPII
-training photos (a flip-trained network leaves bias_x - bias_y = -1 px for 1-based labels): -0.20 +- 0.85
-px over 633 joints, which cannot tell 0 from -1 at this size (LSP and LSPet, measured the same way, are
-0-based); until a larger measurement says otherwise, no shift is applied.
+Coordinates are kept as stored: they are 0-based pixel centres. MPII was annotated in MATLAB and
+HRNet/MMPose subtract 1 as if it were 1-based; ``benchmarks/coordinate_origin.py`` measured it instead (a
+flip-trained network leaves bias_x - bias_y = -1 px for 1-based labels, 0 for 0-based): +0.09 +- 0.17 px
+over the shipped network's 12,902 MPII training-photo joints, i.e. 0-based; ``valid.h5`` carries the same
+numbers as that training csv (1,810 shared people, 87 % of joints identical, none off by one), so it is
+0-based too (``benchmarks/coordinate_origin.json``).
 Samples group people by image name (first appearance order); image_id = the image file name.
 """
 
