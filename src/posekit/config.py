@@ -76,6 +76,7 @@ class DataConfig:
     photometric: bool = True
     half_body_prob: float = 0.0  # crop around the upper or lower body only (truncated people)
     occlude_prob: float = 0.0  # paste another training person over the crop (crowds, occlusion)
+    border_cut_prob: float = 0.0  # the person cut by an image edge: beyond it black and unlabelled
     cache_dir: str = "~/.cache/posekit"
     cache: bool = True  # decode each person's neighbourhood once (see PoseDataset); False = decode per item
     cache_max_gb: float = 4.0  # a cache larger than this is not written (items decoded from the images)

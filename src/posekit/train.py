@@ -151,7 +151,8 @@ def make_dataset(cfg: Config, samples: list[Sample], codec: HeatmapCodec, train:
     jitter = 0.2 if d.photometric else 0.0
     augment = TopDownAugment(output_size=size, scale_range=tuple(d.scale_range), rotation_deg=d.rotation_deg,
                              flip_prob=d.flip_prob, translate_frac=d.translate_frac, brightness=jitter,
-                             contrast=jitter, saturation=jitter, half_body_prob=d.half_body_prob)
+                             contrast=jitter, saturation=jitter, half_body_prob=d.half_body_prob,
+                             border_cut_prob=d.border_cut_prob)
     # The cached neighbourhood covers the farthest an augmented crop can reach (no black corners), at a
     # resolution where even the most zoomed-in crop is never upsampled from the cache.
     margin = max(1.0, augment.max_extent())

@@ -241,3 +241,53 @@ def test_pasted_occluders_hide_joints_that_stay_labelled(data_root) -> None:
         assert torch.equal(va > 0, vb > 0)  # nor disappear
         hidden += int(((va == 2) & (vb == 1)).sum())
     assert changed >= 25 and hidden > 0
+
+
+def test_border_cut_blanks_one_side_and_unlabels_its_joints(data_root) -> None:
+    """A person cut by an image edge: the crop beyond the cut is black and the joints there unlabelled;
+    every joint left labelled sits on kept pixels."""
+    from posekit.data import load
+
+    samples = load("lsp", data_root / "lsp", split="train")[:30]
+
+    def black_share_and_lost(prob: float) -> tuple[float, int]:
+        aug = TopDownAugment(output_size=(96, 96), rotation_deg=30, flip_prob=0.5, brightness=0, contrast=0,
+                             saturation=0, border_cut_prob=prob)
+        ds = PoseDataset(samples, (96, 96), augment=aug, cache=False)
+        share, lost = 0.0, 0
+        for i in range(len(samples)):
+            item = ds.get(i, np.random.default_rng(i))
+            pixels = (item["image"] * torch.tensor(IMAGENET_STD)[:, None, None]
+                      + torch.tensor(IMAGENET_MEAN)[:, None, None]) * 255
+            black = (pixels.abs() < 0.5).all(0).numpy()
+            kps = item["keypoints"].numpy()
+            labelled = kps[:, 2] > 0
+            xy = np.rint(kps[labelled, :2]).astype(int)
+            assert not black[xy[:, 1], xy[:, 0]].any()  # no labelled joint on a blanked pixel
+            share += black.mean() / len(samples)
+            lost += int((samples[i].people[0].keypoints[:, 2] > 0).sum() - labelled.sum())
+        return share, lost
+
+    _, plain_lost = black_share_and_lost(0.0)
+    _, cut_lost = black_share_and_lost(1.0)
+    assert cut_lost > plain_lost + 60
+
+
+def test_apply_cut_blanks_exactly_the_image_half_plane() -> None:
+    """Through a rotating, scaling, mirroring image -> crop matrix, the blanked crop pixels are those whose
+    image point lies beyond the cut, and only the joints there lose their label."""
+    from posekit.data.dataset import _apply_cut
+    from posekit.data.transforms import affine_matrix, apply_affine
+
+    M = affine_matrix(np.array([50.0, 60.0]), np.array([80.0, 80.0]), (64, 64), rotation_deg=25.0, flip=True)
+    crop = np.full((64, 64, 3), 200, np.uint8)
+    joints_image = np.array([[50.0, 40.0], [50.0, 75.0], [30.0, 90.0]])
+    kps = np.concatenate([apply_affine(joints_image, M), np.full((3, 1), 2.0)], axis=1)
+    out, out_kps = _apply_cut(crop, kps, M, np.array([0.0, 1.0, 70.0]))  # image y > 70 is gone
+    ys, xs = np.mgrid[0:64, 0:64]
+    A = np.vstack([M, [0, 0, 1]])
+    image_points = apply_affine(np.stack([xs.ravel(), ys.ravel()], 1).astype(float), np.linalg.inv(A)[:2])
+    gone = (image_points[:, 1] > 70).reshape(64, 64)
+    assert 0.1 < gone.mean() < 0.9
+    assert (out[gone] == 0).all() and (out[~gone] == 200).all()
+    assert out_kps[:, 2].tolist() == [2.0, 0.0, 0.0]

@@ -125,6 +125,24 @@ def person_box(person: Person, source: str = "keypoints") -> np.ndarray | None:
     return None
 
 
+def _apply_cut(crop: np.ndarray, kps: np.ndarray, M: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blank (black, as beyond an image's edge at inference) the crop pixels whose image point p has
+    cut[:2] . p > cut[2], and unlabel (v = 0) the joints there: a joint beyond a photo's edge is not
+    annotated. ``crop`` (H, W, 3), ``kps`` (K, 3) in crop pixels, ``M`` the (2, 3) image -> crop matrix."""
+    H, W = crop.shape[:2]
+    A_inv = np.linalg.inv(M[:, :2])
+    # the cut's half-plane in crop pixels: a . (A^-1 (q - t)) > c
+    a = cut[:2] @ A_inv
+    c = cut[2] + a @ M[:, 2]
+    ys, xs = np.mgrid[0:H, 0:W]
+    gone = a[0] * xs + a[1] * ys > c
+    crop = crop.copy()
+    crop[gone] = 0
+    kps = kps.copy()
+    kps[a[0] * kps[:, 0] + a[1] * kps[:, 1] > c, 2] = 0.0
+    return crop, kps
+
+
 class PoseDataset(Dataset):
     """Top-down person crops for training and evaluation.
 
@@ -433,15 +451,23 @@ class PoseDataset(Dataset):
         if index < 0:
             index += len(self)
         params = self.base_params(index)
+        cut = None
         if self.augment is not None:
-            half = self.augment.half_body(self.person(index)[1].keypoints, self.skeleton.joints, self.padding, rng)
+            keypoints = self.person(index)[1].keypoints
+            half = self.augment.half_body(keypoints, self.skeleton.joints, self.padding, rng)
             if half is not None:
                 params = AffineParams(*half)
+            else:
+                border = self.augment.border_cut(keypoints, self.padding, rng)
+                if border is not None:
+                    params, cut = AffineParams(*border[:2]), border[2]
             params = self.augment.sample(params.center, params.size, rng)
         crop, M = self.load_crop(index, params)
         _, person = self.person(index)
         kps = transform_keypoints(person.keypoints, M, self._flip_index if params.flip else None,
                                   self.output_size)
+        if cut is not None:
+            crop, kps = _apply_cut(crop, kps, M, cut)
         if self.augment is not None:
             if self.occlude_prob > 0 and len(self) > 1:
                 r = self.augment.rng if rng is None else rng

@@ -241,6 +241,9 @@ class TopDownAugment:
     :meth:`half_body` (with probability ``half_body_prob``, HRNet's "half body" augmentation): the base
     region becomes the upper body (head, arms, sometimes the hips) or the lower body (hips, legs) only,
     so the network learns people cut off by the crop -- truncated people are everywhere in users' photos.
+    :meth:`border_cut` (with probability ``border_cut_prob``): the person cut by an image edge -- what lies
+    beyond a straight cut through the body is gone (black, as outside an image at inference) and its
+    joints unlabelled, and the region is the visible part's box, as COCO boxes a person leaving the frame.
 
     rng: a ``numpy.random.Generator`` or a seed. :class:`~posekit.data.dataset.PoseDataset` reseeds it
     in each DataLoader worker (from torch's per-worker seed) so workers do not repeat each other.
@@ -259,6 +262,7 @@ class TopDownAugment:
         saturation: float = 0.2,
         rng: np.random.Generator | int | None = None,
         half_body_prob: float = 0.0,
+        border_cut_prob: float = 0.0,
     ) -> None:
         if not 0 < scale_range[0] <= scale_range[1]:
             raise ValueError(f"scale_range must be 0 < lo <= hi, got {scale_range}")
@@ -272,6 +276,7 @@ class TopDownAugment:
         self.contrast = float(contrast)
         self.saturation = float(saturation)
         self.half_body_prob = float(half_body_prob)
+        self.border_cut_prob = float(border_cut_prob)
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
     def reseed(self, seed: int) -> None:
@@ -317,6 +322,36 @@ class TopDownAugment:
         lo, hi = xy.min(axis=0), xy.max(axis=0)
         W, H = self.output_size
         return box_to_center_scale(np.array([lo[0], lo[1], *(hi - lo)]), W / H, padding * 1.2)
+
+    def border_cut(self, keypoints: np.ndarray, padding: float, rng: np.random.Generator | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """With probability ``border_cut_prob``, an image edge through the person (``keypoints`` (K, 3) in
+        image pixels): below a horizontal cut (70 % of draws: legs leaving the frame, the most common
+        truncation) or beside a vertical one, at a uniform place between the labelled joints that keeps at
+        least two of them. Returns (center, size) of the visible part's box -- the kept joints' extent,
+        reaching the cut, grown by ``padding`` x 1.2 to the output aspect -- and the cut (3,) = (a, b, c):
+        image points with a x + b y > c are gone. None when not drawn or under 4 labelled joints."""
+        rng = self.rng if rng is None else rng
+        if self.border_cut_prob <= 0 or rng.random() >= self.border_cut_prob:
+            return None
+        xy = keypoints[keypoints[:, 2] > 0, :2]
+        if len(xy) < 4:
+            return None
+        r = rng.random()
+        axis, sign = (1, 1.0) if r < 0.7 else (0, 1.0) if r < 0.85 else (0, -1.0)
+        along = np.sort(sign * xy[:, axis])
+        c = rng.uniform(along[1], along[-1])  # the second-lowest joint stays, with the lowest
+        kept = xy[sign * xy[:, axis] <= c]
+        lo, hi = kept.min(axis=0), kept.max(axis=0)
+        if sign > 0:
+            hi[axis] = c  # the visible body reaches the edge
+        else:
+            lo[axis] = -c
+        normal = np.zeros(2)
+        normal[axis] = sign
+        W, H = self.output_size
+        center, size = box_to_center_scale(np.array([lo[0], lo[1], *(hi - lo)]), W / H, padding * 1.2)
+        return center, size, np.array([normal[0], normal[1], c])
 
     def photometric(self, image: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         return photometric_jitter(image, self.rng if rng is None else rng, self.brightness, self.contrast,
