@@ -93,3 +93,24 @@ def test_box_normalised_pck_for_jhmdb_style_reports():
     assert result["pck@0.2_box"] == pytest.approx(100.0)
     pred[0, :, 0] += 10  # 25 px off
     assert score(pred, gt, LSP14, boxes=np.array([[0, 0, 10, 100]]))["pck@0.2_box"] == pytest.approx(0.0)
+
+
+def test_score_reports_pckh_and_strict_pcp_from_their_definitions(data_root):
+    """One wrist moved by 0.6 of its forearm: strict PCP loses exactly that lower arm (an end off by
+    more than 0.5 x the stick), loose PCP keeps it (mean end error 0.3 x); PCKh@0.5 loses the wrist
+    only when the move exceeds half the head size."""
+    lsp = load("lsp", data_root / "lsp", split="test")[:10]
+    pred, gt, _ = predict_dataset(Oracle(lsp), lsp, progress=False)
+    wrist, elbow = LSP14.joints.index("left_wrist"), LSP14.joints.index("left_elbow")
+    forearm = np.linalg.norm(gt[:, wrist, :2] - gt[:, elbow, :2], axis=1)
+    moved = pred.copy()
+    moved[:, wrist, 0] += 0.6 * forearm
+    heads = list(0.5 * forearm)  # half of the head size below the move, for every person
+    result = score(moved, gt, LSP14, heads)
+    limbs = result["pcp_per_limb"]
+    wrong = [name for name, v in limbs.items() if v is not None and v < 100]
+    assert len(wrong) == 1 and "lower_arm" in wrong[0] and limbs[wrong[0]] == pytest.approx(0.0)
+    assert result["pcp_loose"] == pytest.approx(100.0)
+    labelled = (gt[:, :, 2] > 0).sum()
+    assert result["pckh@0.5"] == pytest.approx(100 * (labelled - (gt[:, wrist, 2] > 0).sum()) / labelled, abs=0.01)
+    assert score(pred, gt, LSP14, heads)["pckh@0.5"] == pytest.approx(100.0)
