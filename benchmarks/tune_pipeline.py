@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/pipeline_tuning.json")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--val-images", type=int, default=200, help="held-out training images scored (first N)")
+    ap.add_argument("--pair-only", action="store_true",
+                    help="step 0 only: choose the pose/detector pair at the shipped settings, no grid")
     ap.add_argument("--coco-images", type=int, default=0, help="first N COCO-mini train photos (0 = all 80)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -121,6 +123,18 @@ def main() -> None:
             chosen.update(pose=pose, detector=detector)
             run(1, True, 352, 0.1, 0.3, "dark")["coco_train_oks_ap_gt_boxes"] = gt_box_ap[pose]
         chosen.update({k: best()[k] for k in ("pose", "detector")})
+    if not args.pair_only:
+        grid(run, best, offsets)
+    a, b, cal = fits[chosen["detector"]]
+    Path(args.out).write_text(json.dumps({"machine": machine(), "calibration": [a, b], "calibration_fit": cal,
+                                          "pose": chosen["pose"], "detector": chosen["detector"],
+                                          "candidates": {"pose": args.pose, "detector": args.detector},
+                                          "pair_only": args.pair_only,
+                                          "heldout_images": len(held_out), "rows": rows}, indent=2))
+
+
+def grid(run, best, offsets: bool) -> None:
+    """Steps 1-4 of the module docstring, each around the best row so far."""
     # 1. the whole-image candidate and the detector threshold (1 re-crop pass, flip test, 256 px detector)
     # (people are rescored box score x mean score of their keypoints over 0.2: posekit.infer.keypoint_confidence)
     for whole, thr in itertools.product((0.0, 0.3, 0.6), (0.1, 0.3)):
@@ -138,11 +152,6 @@ def main() -> None:
     top = best()
     for nms in (0.6, 0.4):
         run(*(top[k] for k in keys), top["decoding"], nms)
-    a, b, cal = fits[chosen["detector"]]
-    Path(args.out).write_text(json.dumps({"machine": machine(), "calibration": [a, b], "calibration_fit": cal,
-                                          "pose": chosen["pose"], "detector": chosen["detector"],
-                                          "candidates": {"pose": args.pose, "detector": args.detector},
-                                          "heldout_images": len(held_out), "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
