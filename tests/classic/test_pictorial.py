@@ -1,0 +1,94 @@
+"""PS and poselet-conditioned PS: a tiny model trained here in seconds on real LSP images, saved, loaded
+back through load_model (weights_only) and run by predict() and `posekit eval`."""
+
+import numpy as np
+import pytest
+import torch
+
+from posekit.classic.features import block_to_pixel, hog_grid, pixel_to_block, window_at, windows
+from posekit.classic.io import save_classic
+from posekit.classic.parts import train_parts
+from posekit.classic.pictorial import PictorialStructures
+from posekit.classic.poselets import condition_on_poselets, spring_mixtures
+from posekit.classic.tree import LSP14_PARENTS, Springs
+from posekit.data import load
+from posekit.infer import load_model
+
+PARENTS = np.array(LSP14_PARENTS)
+
+
+@pytest.fixture(scope="module")
+def lsp_train(data_root):
+    return load("lsp", data_root / "lsp", split="train")[:24]
+
+
+@pytest.fixture(scope="module")
+def tiny_ps(lsp_train):
+    parts, summary = train_parts(lsp_train[:16], PARENTS, num_types=2, negatives_per_image=6, hard_rounds=1,
+                                 hard_images=4, log=lambda *_: None)
+    poses = np.stack([pixel_to_block(s.people[0].keypoints[:, :2] * 0.5) for s in lsp_train])
+    springs = Springs.fit(poses, PARENTS)
+    return PictorialStructures(parts, PARENTS, springs, np.array([0.7, 0.9]), strength=0.5), summary
+
+
+def test_windows_match_window_at():
+    grid = np.random.default_rng(0).random((6, 5, 36)).astype(np.float32)
+    w = windows(grid, 2)
+    for iy, ix in [(0, 0), (3, 2), (5, 4)]:
+        np.testing.assert_array_equal(w[iy * 5 + ix], window_at(grid, iy, ix, 2))
+    np.testing.assert_allclose(pixel_to_block(block_to_pixel(np.array([3.0, 7.0]))), [3.0, 7.0])
+
+
+def test_hog_grid_shape():
+    image = np.random.default_rng(0).integers(0, 255, (40, 32, 3), dtype=np.uint8)
+    assert hog_grid(image).shape == (9, 7, 36)
+
+
+def test_ps_round_trip(tiny_ps, lsp_train, tmp_path):
+    model, summary = tiny_ps
+    assert summary["positives"] > 100 and summary["hard_negatives"] > 0
+    path = save_classic(tmp_path / "ps.pt", "ps", model.state(), summary)
+    torch.load(path, weights_only=True)  # nothing but tensors and plain containers
+    loaded = load_model(path)
+    image_path = lsp_train[20].image_path
+    (pred,) = loaded.predict(image_path)
+    assert pred.keypoints.shape == (14, 3) and pred.skeleton.name == "lsp14"
+    np.testing.assert_allclose(pred.keypoints, model.predict(image_path)[0].keypoints)
+    assert np.all((pred.keypoints[:, 2] >= 0) & (pred.keypoints[:, 2] <= 1))
+    (boxed,) = loaded.predict(image_path, boxes=[[10, 10, 80, 120]])
+    assert boxed.keypoints.shape == (14, 3)
+
+
+def test_pcps_round_trip(tiny_ps, lsp_train, tmp_path):
+    model, _ = tiny_ps
+    pcps, summary = condition_on_poselets(model, lsp_train, poselet_images=14, classifier_images=10, per_group=2,
+                                          components=2, log=lambda *_: None)
+    assert summary["poselets"] == 14
+    path = save_classic(tmp_path / "pcps.pt", "pcps", pcps.state(), summary)
+    loaded = load_model(path)
+    image = lsp_train[20].image_path
+    (pred,) = loaded.predict(image)
+    assert pred.keypoints.shape == (14, 3)
+    np.testing.assert_allclose(pred.keypoints, pcps.predict(image)[0].keypoints)
+
+
+def test_spring_mixtures_separate_two_modes():
+    rng = np.random.default_rng(0)
+    parents = np.array([-1, 0])
+    up = np.stack([np.zeros((50, 2)), np.array([0.0, -5.0]) + 0.3 * rng.normal(size=(50, 2))], 1)
+    down = np.stack([np.zeros((50, 2)), np.array([0.0, 5.0]) + 0.3 * rng.normal(size=(50, 2))], 1)
+    mix, assign = spring_mixtures(np.concatenate([up, down]), np.ones((100, 2), bool), parents, components=2)
+    assert sorted(np.round(mix["my"][1]).tolist()) == [-5.0, 5.0]
+    assert len(set(assign[:50, 1])) == 1 and assign[0, 1] != assign[99, 1]
+    assert np.all(mix["wy"][1] > 1.0)  # each mode is tight, unlike one Gaussian over both
+
+
+def test_classic_model_through_the_cli(tiny_ps, data_root, tmp_path, capsys):
+    from posekit.cli import main
+
+    model, summary = tiny_ps
+    path = save_classic(tmp_path / "ps.pt", "ps", model.state(), summary)
+    code = main(["eval", "--model", str(path), "--data", f"lsp:{data_root / 'lsp'}", "--split", "test",
+                 "--limit", "2"])
+    assert code in (0, None)
+    assert "PCK@0.2" in capsys.readouterr().out
