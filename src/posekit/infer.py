@@ -475,7 +475,9 @@ def load_detector(name_or_path: str | Path, device: str | None = None, size: int
 
 def load_model(name_or_path: str | Path = "default", device: str | None = None, overrides: list[str] | None = None,
                **predictor_kwargs) -> Predictor:
-    """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path.
+    """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path. A classic
+    weights file (``posekit.classic``: ``ps``, ``pcps``, ``ps_cnn``) gives that method's predictor, with
+    the same ``predict(image, boxes=None) -> list[Prediction]`` (it takes no overrides).
 
     ``overrides`` are dotted ``key=value`` changes to the checkpoint's stored config applied before the
     model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone, or

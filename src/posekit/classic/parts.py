@@ -11,7 +11,8 @@ scale: positives = the window at the joint's grid cell (visible joints only), ne
 at least ``min_neg_dist`` cells from the joint (other parts included, so a detector learns to tell a
 wrist from an elbow), then ``hard_rounds`` rounds of hard negatives (the highest-scoring wrong cells on
 training images) and a refit. The score of type t at a cell is its log-odds against background,
-``(w_t - w_bg) . x + (b_t - b_bg)``; a joint's unary is the best type's score.
+``(w_t - w_bg) . x + (b_t - b_bg)``; a joint's unary is the best type's score. With ``flip`` every
+training image is used twice, as it is and mirrored (left and right joints exchanged).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from posekit.classic.features import CANONICAL, hog_grid, pixel_to_block, rescale, window_at, windows
 from posekit.data.dataset import read_image
+from posekit.skeletons import LSP14
 from posekit.types import Sample, box_from_keypoints
 
 
@@ -126,19 +128,26 @@ def _fit(pos: np.ndarray, pos_types: np.ndarray, neg: np.ndarray, num_types: int
 
 def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, radius: int = 2,
                 negatives_per_image: int = 12, min_neg_dist: float = 2.0, max_negatives: int = 12000,
-                hard_rounds: int = 1, hard_images: int = 400, c: float = 0.1, seed: int = 0,
+                hard_rounds: int = 1, hard_images: int = 400, c: float = 0.1, flip: bool = True, seed: int = 0,
                 log=print) -> tuple[PartDetectors, dict]:
     """Train the part detectors on single-person ``samples`` (module docstring). Returns the detectors
     and a summary (counts, seconds, the canonical keypoints for the springs)."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     grids, kps = [], []
+    flip_index = LSP14.flip_index
     for s in samples:
         small, kp, _ = canonical_view(s)
         grids.append(hog_grid(small))
         kps.append(kp)
+        if flip:  # the mirror image is another training person, with left and right exchanged
+            mirrored = kp[flip_index].copy()
+            mirrored[:, 0] = small.shape[1] - 1 - mirrored[:, 0]
+            grids.append(hog_grid(np.ascontiguousarray(small[:, ::-1])))
+            kps.append(mirrored)
     kps = np.stack(kps)
-    log(f"  HOG of {len(samples)} images: {time.perf_counter() - t0:.0f} s")
+    log(f"  HOG of {len(samples)} images{' and their mirror images' if flip else ''}: "
+        f"{time.perf_counter() - t0:.0f} s")
     k = kps.shape[1]
     visible = kps[:, :, 2] >= 2
     labelled = kps[:, :, 2] > 0
@@ -199,6 +208,6 @@ def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, 
                         hard[j] = np.concatenate([hard[j], window_at(grids[i], flat // bx, flat % bx, radius)[None]])
         fit_all()
         log(f"  hard negatives {sum(len(h) for h in hard)}, refit: {time.perf_counter() - t0:.0f} s")
-    summary = {"images": len(samples), "positives": int(sum(len(p) for p in pos)), "random_negatives": len(neg),
+    summary = {"images": len(samples), "mirrored": flip, "radius": radius, "types": num_types, "positives": int(sum(len(p) for p in pos)), "random_negatives": len(neg),
                "hard_negatives": int(sum(len(h) for h in hard)), "seconds": round(time.perf_counter() - t0, 1)}
     return det, summary
