@@ -208,7 +208,7 @@ def scale_ratios(samples: list, quantiles=(0.2, 0.5, 0.8)) -> np.ndarray:
     return np.quantile(np.asarray(r), quantiles)
 
 
-def train_ps(num_images: int, num_types: int, seed: int = 0) -> tuple:
+def train_ps(num_images: int, num_types: int, radius: int = 3, seed: int = 0) -> tuple:
     """Part detectors on ``num_images`` training images (drawn with ``seed``), springs on all training
     poses, scale ratios from LSP train. Returns (PictorialStructures, training summary, train samples)."""
     from posekit.classic.parts import train_parts
@@ -220,7 +220,7 @@ def train_ps(num_images: int, num_types: int, seed: int = 0) -> tuple:
     rng = np.random.default_rng(seed)
     subset = [train[i] for i in rng.choice(len(train), min(num_images, len(train)), replace=False)]
     parents = np.array(LSP14_PARENTS)
-    parts, summary = train_parts(subset, parents, num_types=num_types, seed=seed)
+    parts, summary = train_parts(subset, parents, num_types=num_types, radius=radius, seed=seed)
     poses, labelled = canonical_poses(train)
     springs = Springs.fit(poses, parents, labelled)
     scales = scale_ratios(train)
@@ -261,20 +261,35 @@ def tune_ps(model, val: list, strengths=(0.03, 0.1, 0.3, 1.0, 3.0)) -> tuple[dic
     return best, grid
 
 
-def train_and_tune(method: str, num_images: int, num_types: int, val_images: int) -> None:
-    from posekit.classic.io import save_classic
+def train_and_tune(method: str, num_images: int, num_types: int, radius: int, val_images: int) -> None:
+    """``ps``: train the part detectors and springs, tune the spring strength, save. ``pcps``: the saved
+    ``ps`` model (same parts, so the two rows differ only by the poselet conditioning) conditioned on
+    poselets trained here, its strength tuned again, saved; its training time includes the ps model's."""
+    from posekit.classic.io import from_storable, save_classic
+    from posekit.classic.pictorial import PictorialStructures
+    from posekit.infer import safe_load
 
-    model, summary, train = train_ps(num_images, num_types)
-    if method == "pcps":
+    if method == "ps":
+        model, summary, _ = train_ps(num_images, num_types, radius)
+    else:
         from posekit.classic.poselets import condition_on_poselets
 
-        model, poselet_summary = condition_on_poselets(model, train, num_images, seed=0)
+        stored = safe_load(WEIGHTS / "ps.pt")
+        base = PictorialStructures.from_state(from_storable(stored["model"]))
+        summary = from_storable(stored["training"])
+        summary.pop("grid", None)
+        summary.pop("chosen", None)
+        train, _, _ = splits()
+        model, poselet_summary = condition_on_poselets(base, train, num_images, seed=0)
         summary["poselets"] = poselet_summary
     _, val, _ = splits()
     t0 = time.perf_counter()
     best, grid = tune_ps(model, val[:val_images])
+    command = (f"python benchmarks/classic.py train {method} --images {num_images} --val-images {val_images}"
+               + (f" --types {num_types} --radius {radius}" if method == "ps" else ""))
     summary.update({"validation_images": min(val_images, len(val)), "grid": grid, "chosen": best,
-                    "tune_seconds": round(time.perf_counter() - t0, 1)})
+                    "tune_seconds": round(time.perf_counter() - t0, 1),
+                    "command": command if method == "ps" else f"{summary.get('command')} && {command}"})
     out = save_classic(WEIGHTS / f"{method}.pt", method, model.state(), summary)
     print(f"chosen {best} -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
@@ -371,7 +386,7 @@ def score_method(name: str) -> dict:
         "seconds_per_image": round(seconds, 3),
         "infer_ms": round(median_ms(lambda: predictor.predict(image), warmup=2, repeats=10), 1),
         "threads": 1,
-        "train_command": f"python benchmarks/classic.py {'tune-cnn' if name == 'ps_cnn' else 'train ' + name}",
+        "train_command": training.get("command", "python benchmarks/classic.py tune-cnn"),
         "eval_command": f"posekit eval --model {weights} --data lsp:../shared/datasets/lsp --split test",
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
@@ -424,6 +439,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--images", type=int, default=3000, help="training images for the HOG detectors")
     parser.add_argument("--types", type=int, default=4, help="part types (mixture components) per joint")
+    parser.add_argument("--radius", type=int, default=3, help="part window half-size in HOG blocks")
     parser.add_argument("--val-images", type=int, default=200, help="validation images for tuning")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -438,7 +454,7 @@ def main() -> None:
     elif args.action == "bootstrap":
         bootstrap()
     elif args.action == "train":
-        train_and_tune(args.name, args.images, args.types, args.val_images)
+        train_and_tune(args.name, args.images, args.types, args.radius, args.val_images)
     else:
         sys.exit(f"unknown action {args.action}")
 
