@@ -211,7 +211,8 @@ def scale_ratios(samples: list, quantiles=(0.2, 0.5, 0.8)) -> np.ndarray:
 def train_ps(num_images: int, num_types: int, radius: int = 3, seed: int = 0) -> tuple:
     """Part detectors on ``num_images`` training images (drawn with ``seed``), springs on all training
     poses, scale ratios from LSP train. Returns (PictorialStructures, training summary, train samples)."""
-    from posekit.classic.parts import train_parts
+    from posekit.classic.features import CELL
+    from posekit.classic.parts import assign_types, reference_offsets, train_parts
     from posekit.classic.pictorial import PictorialStructures
     from posekit.classic.tree import LSP14_PARENTS, Springs
 
@@ -223,8 +224,12 @@ def train_ps(num_images: int, num_types: int, radius: int = 3, seed: int = 0) ->
     parts, summary = train_parts(subset, parents, num_types=num_types, radius=radius, seed=seed)
     poses, labelled = canonical_poses(train)
     springs = Springs.fit(poses, parents, labelled)
+    # every training pose's part types (nearest type centre of its offsets, in px: cells x CELL)
+    kp = np.concatenate([poses * CELL, labelled[..., None].astype(float)], axis=-1)
+    types = assign_types(reference_offsets(kp, parents), parts.type_centres)
+    type_springs = Springs.fit_typed(poses, parents, types, num_types, labelled)
     scales = scale_ratios(train)
-    model = PictorialStructures(parts, parents, springs, scales)
+    model = PictorialStructures(parts, parents, springs, scales, type_springs=type_springs)
     summary.update({"spring_poses": int(len(poses)), "scales": scales.tolist(),
                     "train_seconds": round(time.perf_counter() - t0, 1), "threads": 1})
     print(f"trained in {summary['train_seconds']} s: {summary}", flush=True)
@@ -232,32 +237,35 @@ def train_ps(num_images: int, num_types: int, radius: int = 3, seed: int = 0) ->
 
 
 def tune_ps(model, val: list, strengths=(0.03, 0.1, 0.3, 1.0, 3.0)) -> tuple[dict, list]:
-    """Spring strength (unary weight 1) by PCK@0.2 on the validation images; the unaries of every
-    image and scale are computed once."""
-    from posekit.classic.features import block_to_pixel
+    """Spring strength (unary weight 1) and, for a model with per-type springs, generic vs per-type
+    springs, by PCK@0.2 on the validation images; the part scores of every image and scale are
+    computed once."""
     from posekit.evaluate import score
     from posekit.skeletons import LSP14
 
     cached = []
     for s in val:
         image = read_image(s.image_path)
-        cached.append([model.unaries_at(image, f)[:3] for f in model.factors(image)])
+        cached.append([model.unaries_at(image, f) for f in model.factors(image)])
     gt = gt_array(val)
     grid = []
-    for strength in strengths:
-        model.strength = strength
-        pred = []
-        for scales in cached:
-            best = max(((model.solve(u, sp), f) for u, f, sp in scales), key=lambda t: t[0][1])
-            (cells, _), f = best
-            pred.append(np.concatenate([(block_to_pixel(cells) + 0.5) / f - 0.5, np.ones((len(cells), 1))], 1))
-        pred = np.stack(pred)
-        r = {"strength": strength, "pck@0.2": score(pred, gt, LSP14)["pck@0.2"],
-             "swap_rate": swap_rate(pred, gt, LSP14)}
-        grid.append(r)
-        print(r, flush=True)
+    typed_options = (False, True) if model.type_springs is not None and type(model).__name__ == "PictorialStructures" \
+        else (model.use_types,)
+    for use_types in typed_options:
+        for strength in strengths:
+            model.use_types, model.strength = use_types, strength
+            pred = []
+            for scales in cached:
+                solved = [(model.solve(u, sp), f) for u, f, sp in scales]
+                (cells, _, logit), f = max(solved, key=lambda t: t[0][1])
+                pred.append(model.keypoints(cells, logit, f))
+            pred = np.stack(pred)
+            r = {"use_types": use_types, "strength": strength, "pck@0.2": score(pred, gt, LSP14)["pck@0.2"],
+                 "swap_rate": swap_rate(pred, gt, LSP14)}
+            grid.append(r)
+            print(r, flush=True)
     best = max(grid, key=lambda r: r["pck@0.2"])
-    model.strength = best["strength"]
+    model.use_types, model.strength = best["use_types"], best["strength"]
     return best, grid
 
 
@@ -304,6 +312,17 @@ VARIANTS = {
 }
 
 
+def record_analysis(key: str, value: dict) -> None:
+    """Add one analysis to benchmarks/classic_analysis.json (what benchmarks/classic.md quotes)."""
+    path = HERE / "classic_analysis.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[key] = value
+    data["date"] = datetime.date.today().isoformat()
+    path.write_text(json.dumps(data, indent=1))
+    print(json.dumps(value, indent=1))
+    print(f"-> {path}")
+
+
 def bootstrap_diff(a: np.ndarray, b: np.ndarray, reps: int = 2000, seed: int = 0) -> dict:
     """Paired bootstrap over images of mean(a) - mean(b) for per-image scores a, b (N,): the difference,
     its standard error and 95 % interval (percent points)."""
@@ -328,7 +347,7 @@ def per_image_pck(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 def compare_cnn() -> None:
     """Codec arg-max vs tree MAP decoding of the *same* final-crop heatmaps of LSP test (cached), with the
-    tuned ps_cnn parameters: PCK@0.2, swap rate, per part, paired bootstrap -> runs/classic/compare_cnn.json."""
+    tuned ps_cnn parameters: PCK@0.2, swap rate, per part, paired bootstrap -> benchmarks/classic_analysis.json."""
     from posekit.classic.cnn_unaries import TreeDecoder
     from posekit.classic.io import from_storable
     from posekit.evaluate import score
@@ -342,17 +361,21 @@ def compare_cnn() -> None:
     dec = TreeDecoder(state["parents"], Springs.from_dict(state["springs"]), test["codec"], state["temperature"],
                       state["strength"], state["floor"])
     gt = test["gt"]
+    strong = TreeDecoder(state["parents"], Springs.from_dict(state["springs"]), test["codec"], state["temperature"],
+                         1.0, state["floor"])
     out = {}
-    for name, decoder in (("codec_argmax", None), ("tree_map", dec)):
+    # the third decoding is a sensitivity check of the write-up (springs 100x the chosen strength), not a choice
+    for name, decoder in (("codec_argmax", None), ("tree_map", dec), ("tree_map_strength_1", strong)):
         pred = decode_cached(test, decoder)
         m = score(pred, gt, LSP14)
         out[name] = {"pck@0.2": m["pck@0.2"], "pcp": m["pcp"], "per_part": m["per_part"],
                      "swap_rate": round(100 * swap_rate(pred, gt, LSP14), 2), "per_image": per_image_pck(pred, gt)}
-    out["tree_minus_argmax"] = bootstrap_diff(out["tree_map"].pop("per_image"), out["codec_argmax"].pop("per_image"))
+    out["tree_minus_argmax"] = bootstrap_diff(out["tree_map"].pop("per_image"), out["codec_argmax"]["per_image"])
+    out["strength_1_minus_argmax"] = bootstrap_diff(out["tree_map_strength_1"].pop("per_image"),
+                                                    out["codec_argmax"].pop("per_image"))
     out["note"] = ("same heatmaps (the default pipeline's final crop of each LSP test image), decoded two ways; "
                    "swap rate = % of left/right joints wrong yet within 0.2 torso of the other side's ground truth")
-    (RUNS / "compare_cnn.json").write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
+    record_analysis("ps_cnn_decoding_on_test_heatmaps", out)
 
 
 def score_method(name: str) -> dict:
@@ -418,7 +441,8 @@ def _jsonable(obj):
 
 def bootstrap() -> None:
     """Paired bootstrap over LSP test images of the scored rows' predictions: pcps - ps, and the ps_cnn
-    row against the default model's codec decoding (its cached arg-max predictions) -> runs/classic/."""
+    row against the default model's codec decoding (its cached arg-max predictions) ->
+    benchmarks/classic_analysis.json."""
     gt = gt_array(load("lsp", DATA_ROOT / "lsp", split="test"))
     preds = {n: np.load(RUNS / f"pred_{n}.npy") for n in ("ps", "pcps", "ps_cnn") if (RUNS / f"pred_{n}.npy").exists()}
     cache = RUNS / "cnn_test.npz"
@@ -428,8 +452,7 @@ def bootstrap() -> None:
     for a, b in (("pcps", "ps"), ("ps_cnn", "default")):
         if a in preds and b in preds:
             out[f"{a} - {b}"] = bootstrap_diff(per_image_pck(preds[a], gt), per_image_pck(preds[b], gt))
-    (RUNS / "bootstrap.json").write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
+    record_analysis("paired_bootstrap_pck@0.2", out)
 
 
 def main() -> None:

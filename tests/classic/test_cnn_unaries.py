@@ -36,7 +36,8 @@ def test_crop_poses_in_heatmap_cells():
     kp[:, 0] = np.linspace(100, 140, 14)
     kp[:, 1] = np.linspace(50, 250, 14)
     kp[:, 2] = 2
-    sample = Sample(image_path="x.jpg", skeleton=LSP14, people=[Person(keypoints=kp, box=np.array([100.0, 50, 40, 200]))])
+    person = Person(keypoints=kp, box=np.array([100.0, 50, 40, 200]))
+    sample = Sample(image_path="x.jpg", skeleton=LSP14, people=[person])
     poses, labelled = crop_poses([sample], make_codec(), padding=1.25)
     assert poses.shape == (1, 14, 2) and labelled.all()
     # the 200 px tall pose fills 1 / 1.25 of the 16-cell crop height

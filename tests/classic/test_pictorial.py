@@ -92,3 +92,21 @@ def test_classic_model_through_the_cli(tiny_ps, data_root, tmp_path, capsys):
                  "--limit", "2"])
     assert code in (0, None)
     assert "PCK@0.2" in capsys.readouterr().out
+
+
+def test_ps_with_type_springs_round_trip(tiny_ps, lsp_train, tmp_path):
+    from posekit.classic.features import CELL
+    from posekit.classic.parts import assign_types, reference_offsets
+
+    model, summary = tiny_ps
+    poses = np.stack([pixel_to_block(s.people[0].keypoints[:, :2] * 0.5) for s in lsp_train])
+    kp = np.concatenate([poses * CELL, np.ones(poses.shape[:2] + (1,))], axis=-1)
+    types = assign_types(reference_offsets(kp, PARENTS), model.parts.type_centres)
+    typed = Springs.fit_typed(poses, PARENTS, types, model.parts.num_types, min_count=2)
+    assert typed.mx.shape == (14, model.parts.num_types)
+    ps = PictorialStructures(model.parts, PARENTS, model.springs, model.scales, strength=0.5, type_springs=typed,
+                             use_types=True)
+    loaded = load_model(save_classic(tmp_path / "ps_typed.pt", "ps", ps.state(), summary))
+    assert loaded.use_types
+    image = lsp_train[21].image_path
+    np.testing.assert_allclose(loaded.predict(image)[0].keypoints, ps.predict(image)[0].keypoints)

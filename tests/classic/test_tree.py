@@ -54,3 +54,35 @@ def test_lsp_tree():
     assert d[12] == 0 and d.max() == 3
     with pytest.raises(ValueError):
         depths(np.array([1, 0]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tree_map_typed_matches_brute_force(seed):
+    from posekit.classic.tree import tree_map_typed
+
+    rng = np.random.default_rng(seed)
+    parents = np.array([-1, 0, 0])
+    k, m, h, w = 3, 2, 3, 3
+    unaries = rng.normal(size=(k, m, h, w)) * 2
+    springs = Springs(*(rng.uniform(-1.5, 1.5, (k, m)) for _ in range(2)), *(rng.uniform(0.1, 1.0, (k, m))
+                                                                             for _ in range(2)))
+    cells, types, total = tree_map_typed(unaries, parents, springs)
+    g = h * w
+    ys, xs = np.divmod(np.arange(g), w)
+    best = -np.inf
+    for t in np.ndindex(m, m, m):  # brute force over every type and location assignment
+        for locs in np.ndindex(g, g, g):
+            sc = sum(unaries[c, t[c], ys[locs[c]], xs[locs[c]]] for c in range(k))
+            for c in (1, 2):
+                dx = xs[locs[c]] - xs[locs[0]] - springs.mx[c, t[c]]
+                dy = ys[locs[c]] - ys[locs[0]] - springs.my[c, t[c]]
+                sc -= springs.wx[c, t[c]] * dx**2 + springs.wy[c, t[c]] * dy**2
+            best = max(best, sc)
+    assert total == pytest.approx(best, abs=1e-9)
+    # the returned assignment attains it
+    sc = sum(unaries[c, types[c], cells[c, 1], cells[c, 0]] for c in range(k))
+    for c in (1, 2):
+        dx = cells[c, 0] - cells[0, 0] - springs.mx[c, types[c]]
+        dy = cells[c, 1] - cells[0, 1] - springs.my[c, types[c]]
+        sc -= springs.wx[c, types[c]] * dx**2 + springs.wy[c, types[c]] * dy**2
+    assert sc == pytest.approx(best, abs=1e-9)

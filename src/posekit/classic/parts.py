@@ -31,12 +31,14 @@ from posekit.types import Sample, box_from_keypoints
 @dataclass
 class PartDetectors:
     """Linear part-type templates: ``filters`` (D, K * M) float32 (column k * M + t = joint k, type t),
-    ``bias`` (K * M,), window ``radius`` in blocks."""
+    ``bias`` (K * M,), window ``radius`` in blocks, ``type_centres`` (K, M, 2): each type's mean offset
+    from the reference joint (:func:`reference_offsets`) in canonical px."""
 
     filters: np.ndarray
     bias: np.ndarray
     num_types: int
     radius: int
+    type_centres: np.ndarray
 
     @property
     def num_parts(self) -> int:
@@ -53,12 +55,13 @@ class PartDetectors:
         return self.type_scores(grid).max(axis=1)
 
     def to_dict(self) -> dict:
-        return {"filters": self.filters, "bias": self.bias, "num_types": self.num_types, "radius": self.radius}
+        return {"filters": self.filters, "bias": self.bias, "num_types": self.num_types, "radius": self.radius,
+                "type_centres": self.type_centres}
 
     @classmethod
     def from_dict(cls, d: dict) -> PartDetectors:
         return cls(np.asarray(d["filters"], np.float32), np.asarray(d["bias"], np.float32), int(d["num_types"]),
-                   int(d["radius"]))
+                   int(d["radius"]), np.asarray(d["type_centres"], np.float32))
 
 
 def canonical_view(sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -85,18 +88,28 @@ def reference_offsets(keypoints: np.ndarray, parents: np.ndarray) -> np.ndarray:
     return off
 
 
-def cluster_types(offsets: np.ndarray, usable: np.ndarray, num_types: int, seed: int = 0) -> np.ndarray:
-    """(N, K) type of every training instance: per joint, k-means (scikit-learn) of its reference
-    offsets (N, K, 2) over the ``usable`` (N, K) instances; -1 where unusable."""
+def cluster_types(offsets: np.ndarray, usable: np.ndarray, num_types: int, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Part types of the training instances: per joint, k-means (scikit-learn) of its reference offsets
+    (N, K, 2) over the ``usable`` (N, K) instances. Returns ((N, K) type, -1 where unusable; (K, M, 2)
+    the cluster centres, i.e. each type's mean offset, in the offsets' units)."""
     from sklearn.cluster import KMeans
 
     n, k, _ = offsets.shape
     types = np.full((n, k), -1, dtype=np.int64)
+    centres = np.zeros((k, num_types, 2))
     for j in range(k):
         use = usable[:, j]
         km = KMeans(num_types, n_init=3, random_state=seed).fit(offsets[use, j])
         types[use, j] = km.labels_
-    return types
+        centres[j] = km.cluster_centers_
+    return types, centres
+
+
+def assign_types(offsets: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """(N, K) nearest type centre (K, M, 2) of every reference offset (N, K, 2)."""
+    d = ((offsets[:, :, None, :] - centres[None]) ** 2).sum(-1)
+    return d.argmin(-1)
 
 
 def class_weights(clf, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +169,7 @@ def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, 
     root = int(np.flatnonzero(ref < 0)[0])
     ref[root] = int(np.flatnonzero(np.asarray(parents) == root)[-1])
     usable = labelled & labelled[:, ref]
-    types = cluster_types(offsets, usable, num_types, seed)
+    types, centres = cluster_types(offsets, usable, num_types, seed)
     cells = np.rint(pixel_to_block(kps[:, :, :2])).astype(np.int64)  # (N, K, 2) x, y grid cells
     pos = [[] for _ in range(k)]
     pos_t = [[] for _ in range(k)]
@@ -191,7 +204,7 @@ def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, 
 
     fit_all()
     log(f"  fit: {time.perf_counter() - t0:.0f} s")
-    det = PartDetectors(filters, bias, num_types, radius)
+    det = PartDetectors(filters, bias, num_types, radius, centres.astype(np.float32))
     for _ in range(hard_rounds):
         for i in rng.choice(len(grids), min(hard_images, len(grids)), replace=False):
             maps = det.score_maps(grids[i])
@@ -208,6 +221,7 @@ def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, 
                         hard[j] = np.concatenate([hard[j], window_at(grids[i], flat // bx, flat % bx, radius)[None]])
         fit_all()
         log(f"  hard negatives {sum(len(h) for h in hard)}, refit: {time.perf_counter() - t0:.0f} s")
-    summary = {"images": len(samples), "mirrored": flip, "radius": radius, "types": num_types, "positives": int(sum(len(p) for p in pos)), "random_negatives": len(neg),
+    summary = {"images": len(samples), "mirrored": flip, "radius": radius, "types": num_types,
+               "positives": int(sum(len(p) for p in pos)), "random_negatives": len(neg),
                "hard_negatives": int(sum(len(h) for h in hard)), "seconds": round(time.perf_counter() - t0, 1)}
     return det, summary

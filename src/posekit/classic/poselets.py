@@ -64,7 +64,7 @@ class PoseletConditionedPS(PictorialStructures):
 
     def __init__(self, base: PictorialStructures, poselets: list[dict], mixtures: dict, classifier: dict) -> None:
         super().__init__(base.parts, base.parents, base.springs, base.scales, base.unary_weight, base.strength,
-                         base.skeleton)
+                         base.skeleton, base.type_springs, base.use_types)
         self.poselets = poselets
         self.mixtures = {k: np.asarray(v, dtype=np.float64) for k, v in mixtures.items()}
         self.classifier = {k: np.asarray(v, dtype=np.float64) for k, v in classifier.items()}

@@ -65,7 +65,8 @@ def depths(parents: np.ndarray) -> np.ndarray:
 @dataclass
 class Springs:
     """Per-part spring of the edge to its parent, (K,) arrays (the root's entries are unused):
-    mean offset (mx, my) of the child from the parent and weights (wx, wy) > 0, in grid cells."""
+    mean offset (mx, my) of the child from the parent and weights (wx, wy) > 0, in grid cells; or
+    (K, M) arrays, one spring per (child, child's part type) (:func:`tree_map_typed`)."""
 
     mx: np.ndarray
     my: np.ndarray
@@ -95,6 +96,30 @@ class Springs:
             var = np.maximum(d.var(0), min_var)
             wx[c], wy[c] = 0.5 / var
         return cls(mx, my, wx, wy)
+
+    @classmethod
+    def fit_typed(cls, poses: np.ndarray, parents: np.ndarray, types: np.ndarray, num_types: int,
+                  visible: np.ndarray | None = None, min_var: float = 0.25, min_count: int = 10) -> Springs:
+        """Springs per (child, child's type): arrays (K, M). ``types`` (N, K) the type of every joint of
+        every training pose; a (child, type) seen fewer than ``min_count`` times keeps the child's
+        type-independent spring."""
+        generic = cls.fit(poses, parents, visible, min_var)
+        n, k, _ = poses.shape
+        ok = np.ones((n, k), bool) if visible is None else np.asarray(visible, bool)
+        out = {name: np.repeat(getattr(generic, name)[:, None], num_types, 1) for name in ("mx", "my", "wx", "wy")}
+        for c in range(k):
+            p = parents[c]
+            if p < 0:
+                continue
+            for t in range(num_types):
+                use = ok[:, c] & ok[:, p] & (types[:, c] == t)
+                if use.sum() < min_count:
+                    continue
+                d = poses[use, c] - poses[use, p]
+                out["mx"][c, t], out["my"][c, t] = d.mean(0)
+                var = np.maximum(d.var(0), min_var)
+                out["wx"][c, t], out["wy"][c, t] = 0.5 / var
+        return cls(out["mx"], out["my"], out["wx"], out["wy"])
 
     def scaled(self, strength: float) -> Springs:
         """The same springs with weights multiplied by ``strength`` (a temperature of the pairwise terms)."""
@@ -140,6 +165,51 @@ def tree_map(unaries: np.ndarray, parents: np.ndarray, springs: Springs, per_ima
             px, py = cells[parents[c]]
             cells[c] = (arg_x[c, py, px], arg_y[c, py, px])
     return cells, float(score[root].flat[best])
+
+
+def tree_map_typed(unaries: np.ndarray, parents: np.ndarray, springs: Springs) -> tuple[np.ndarray, np.ndarray, float]:
+    """Exact MAP over locations *and part types* (Yang & Ramanan's mixtures of parts, without their
+    type co-occurrence term): part c of type t scores ``unaries[c, t]`` and its edge to the parent uses
+    the spring of (c, t), so the spring follows the child's appearance type (a limb's orientation).
+
+    unaries: (K, M, H, W). springs: arrays of shape (K, M) (the root's rows unused).
+    Returns (cells (K, 2) int (x, y), types (K,) int, total score). Messages to a parent do not depend
+    on the parent's type, so each level costs M distance transforms per part, then a max over types.
+    """
+    u = np.asarray(unaries, dtype=np.float64)
+    k, m, h, w = u.shape
+    parents = np.asarray(parents)
+    depth = depths(parents)
+    incoming = np.zeros((k, h, w))  # messages received from the children, per part (type-independent)
+    arg_x = np.zeros((k, m, h, w), dtype=np.int64)
+    arg_y = np.zeros((k, m, h, w), dtype=np.int64)
+    arg_t = np.zeros((k, h, w), dtype=np.int64)  # child's best type for each parent cell
+    for d in range(depth.max(), 0, -1):
+        level = np.flatnonzero(depth == d)
+        score = (u[level] + incoming[level][:, None]).reshape(len(level) * m, h, w)
+        msg, ax, ay = dt2d(score, springs.wx[level].reshape(-1), springs.wy[level].reshape(-1),
+                           springs.mx[level].reshape(-1), springs.my[level].reshape(-1))
+        msg = msg.reshape(len(level), m, h, w)
+        arg_x[level] = ax.reshape(len(level), m, h, w)
+        arg_y[level] = ay.reshape(len(level), m, h, w)
+        arg_t[level] = msg.argmax(1)
+        best = msg.max(1)
+        for j, c in enumerate(level):
+            incoming[parents[c]] += best[j]
+    root = int(np.flatnonzero(parents < 0)[0])
+    root_score = u[root] + incoming[root][None]
+    flat = int(np.argmax(root_score))
+    cells = np.zeros((k, 2), dtype=np.int64)
+    types = np.zeros(k, dtype=np.int64)
+    types[root], rest = divmod(flat, h * w)
+    cells[root] = (rest % w, rest // w)
+    for d in range(1, depth.max() + 1):
+        for c in np.flatnonzero(depth == d):
+            px, py = cells[parents[c]]
+            t = arg_t[c, py, px]
+            types[c] = t
+            cells[c] = (arg_x[c, t, py, px], arg_y[c, t, py, px])
+    return cells, types, float(root_score.flat[flat])
 
 
 def configuration_score(cells: np.ndarray, unaries: np.ndarray, parents: np.ndarray, springs: Springs) -> float:
