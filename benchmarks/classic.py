@@ -237,35 +237,57 @@ def train_ps(num_images: int, num_types: int, radius: int = 3, seed: int = 0) ->
 
 
 def tune_ps(model, val: list, strengths=(0.03, 0.1, 0.3, 1.0, 3.0)) -> tuple[dict, list]:
-    """Spring strength (unary weight 1) and, for a model with per-type springs, generic vs per-type
-    springs, by PCK@0.2 on the validation images; the part scores of every image and scale are
+    """Settings chosen by PCK@0.2 on the validation images: the spring strength (unary weight 1) and,
+    for ps, one spring per edge vs per (edge, part type); for pcps, "hard" vs "prior" conditioning and
+    the prior's weight. Part scores (and poselet type probabilities) of every image and scale are
     computed once."""
+    from posekit.classic.features import hog_grid, rescale
     from posekit.evaluate import score
     from posekit.skeletons import LSP14
 
+    pcps = hasattr(model, "type_log_probs")
     cached = []
     for s in val:
         image = read_image(s.image_path)
-        cached.append([model.unaries_at(image, f) for f in model.factors(image)])
+        per_scale = []
+        for factor in model.factors(image):
+            small = rescale(image, factor)
+            f = np.array([small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]])
+            per_scale.append((model.parts.type_scores(hog_grid(small)), f,
+                              model.type_log_probs(small) if pcps else None))
+        cached.append(per_scale)
     gt = gt_array(val)
+    if pcps:
+        options = [{"mode": "hard"}] + [{"mode": "prior", "prior_weight": w} for w in (0.3, 1.0, 3.0)]
+    else:
+        options = [{"use_types": False}] + ([{"use_types": True}] if model.type_springs is not None else [])
     grid = []
-    typed_options = (False, True) if model.type_springs is not None and type(model).__name__ == "PictorialStructures" \
-        else (model.use_types,)
-    for use_types in typed_options:
+    for option in options:
+        if pcps:
+            model.set_mode(option["mode"], option.get("prior_weight"))
+        else:
+            model.use_types = option["use_types"]
         for strength in strengths:
-            model.use_types, model.strength = use_types, strength
+            model.strength = strength
             pred = []
-            for scales in cached:
-                solved = [(model.solve(u, sp), f) for u, f, sp in scales]
+            for per_scale in cached:
+                solved = []
+                for raw, f, logp in per_scale:
+                    scores, springs = model.conditioned(raw, logp) if pcps else (raw, None)
+                    solved.append((model.solve(scores, springs), f))
                 (cells, _, logit), f = max(solved, key=lambda t: t[0][1])
                 pred.append(model.keypoints(cells, logit, f))
             pred = np.stack(pred)
-            r = {"use_types": use_types, "strength": strength, "pck@0.2": score(pred, gt, LSP14)["pck@0.2"],
+            r = {**option, "strength": strength, "pck@0.2": score(pred, gt, LSP14)["pck@0.2"],
                  "swap_rate": swap_rate(pred, gt, LSP14)}
             grid.append(r)
             print(r, flush=True)
     best = max(grid, key=lambda r: r["pck@0.2"])
-    model.use_types, model.strength = best["use_types"], best["strength"]
+    if pcps:
+        model.set_mode(best["mode"], best.get("prior_weight"))
+    else:
+        model.use_types = best["use_types"]
+    model.strength = best["strength"]
     return best, grid
 
 

@@ -9,9 +9,10 @@ from posekit.classic.features import block_to_pixel, hog_grid, pixel_to_block, w
 from posekit.classic.io import save_classic
 from posekit.classic.parts import train_parts
 from posekit.classic.pictorial import PictorialStructures
-from posekit.classic.poselets import condition_on_poselets, spring_mixtures
+from posekit.classic.poselets import condition_on_poselets
 from posekit.classic.tree import LSP14_PARENTS, Springs
 from posekit.data import load
+from posekit.data.dataset import read_image
 from posekit.infer import load_model
 
 PARENTS = np.array(LSP14_PARENTS)
@@ -60,27 +61,28 @@ def test_ps_round_trip(tiny_ps, lsp_train, tmp_path):
 
 
 def test_pcps_round_trip(tiny_ps, lsp_train, tmp_path):
+    from posekit.classic.features import CELL
+    from posekit.classic.parts import assign_types, reference_offsets
+
     model, _ = tiny_ps
+    poses = np.stack([pixel_to_block(s.people[0].keypoints[:, :2] * 0.5) for s in lsp_train])
+    kp = np.concatenate([poses * CELL, np.ones(poses.shape[:2] + (1,))], axis=-1)
+    types = assign_types(reference_offsets(kp, PARENTS), model.parts.type_centres)
+    model.type_springs = Springs.fit_typed(poses, PARENTS, types, model.parts.num_types, min_count=2)
     pcps, summary = condition_on_poselets(model, lsp_train, poselet_images=14, classifier_images=10, per_group=2,
-                                          components=2, log=lambda *_: None)
+                                          log=lambda *_: None)
     assert summary["poselets"] == 14
-    path = save_classic(tmp_path / "pcps.pt", "pcps", pcps.state(), summary)
-    loaded = load_model(path)
     image = lsp_train[20].image_path
-    (pred,) = loaded.predict(image)
-    assert pred.keypoints.shape == (14, 3)
-    np.testing.assert_allclose(pred.keypoints, pcps.predict(image)[0].keypoints)
-
-
-def test_spring_mixtures_separate_two_modes():
-    rng = np.random.default_rng(0)
-    parents = np.array([-1, 0])
-    up = np.stack([np.zeros((50, 2)), np.array([0.0, -5.0]) + 0.3 * rng.normal(size=(50, 2))], 1)
-    down = np.stack([np.zeros((50, 2)), np.array([0.0, 5.0]) + 0.3 * rng.normal(size=(50, 2))], 1)
-    mix, assign = spring_mixtures(np.concatenate([up, down]), np.ones((100, 2), bool), parents, components=2)
-    assert sorted(np.round(mix["my"][1]).tolist()) == [-5.0, 5.0]
-    assert len(set(assign[:50, 1])) == 1 and assign[0, 1] != assign[99, 1]
-    assert np.all(mix["wy"][1] > 1.0)  # each mode is tight, unlike one Gaussian over both
+    for mode in ("hard", "prior"):
+        pcps.set_mode(mode, 1.0)
+        logp = pcps.type_log_probs(read_image(image))
+        np.testing.assert_allclose(np.exp(logp[PARENTS >= 0]).sum(1), 1.0)
+        loaded = load_model(save_classic(tmp_path / f"pcps_{mode}.pt", "pcps", pcps.state(), summary))
+        assert loaded.mode == mode
+        (pred,) = loaded.predict(image)
+        assert pred.keypoints.shape == (14, 3)
+        np.testing.assert_allclose(pred.keypoints, pcps.predict(image)[0].keypoints)
+    model.type_springs = None
 
 
 def test_classic_model_through_the_cli(tiny_ps, data_root, tmp_path, capsys):

@@ -11,20 +11,27 @@ is that each edge's spring is chosen *per image* from mid-level evidence:
    HOG windows of the image at half the canonical resolution (8 px cells, so a window covers the group),
    positives at the group centre, random negatives away from it. An image's **poselet response
    vector** = the best log-odds of every poselet over the image.
-3. **Spring mixtures**: per edge, the training offsets child - parent are clustered (k-means, E
-   components) and each component keeps its own Gaussian spring.
-4. **Conditioning**: per edge, a multinomial logistic regression from the (standardised) poselet response
-   vector to the edge's spring component, trained on images *not* used to train the poselet detectors (so
-   it sees the responses a test image produces, not training-set responses). At test time each edge
-   uses the spring of its predicted component; inference is the same tree DP.
+3. **Spring mixtures** = the part types of :mod:`.parts`: each joint's training offsets from its parent
+   are clustered (k-means) and every cluster (type) has its own Gaussian spring
+   (``PictorialStructures.type_springs``).
+4. **Conditioning**: per joint, a multinomial logistic regression from the (standardised) poselet
+   response vector to the joint's type, trained on images *not* used to train the poselet detectors (so
+   it sees the responses a test image produces, not training-set responses). Two uses, chosen on
+   validation (``mode``):
+   - ``"hard"``: each edge takes the spring of its predicted type (the paper's choice of one pairwise
+     component per image); unaries = the best type's score, one spring per edge in the DP;
+   - ``"prior"``: the DP runs over locations and types (:func:`~posekit.classic.tree.tree_map_typed`)
+     with ``prior_weight * log p(type | poselets)`` added to each type's score, so poselets and local
+     appearance decide the spring together.
+   Inference stays the exact tree DP in both.
 
 Departures from the paper: translation-only springs (the paper's parts are rotated, with poselet-
-conditioned *rotation* priors; here orientation is in the part types of :mod:`.parts` and in the spring
-components' mean offsets); 42 poselets from 7 hand-chosen groups instead of ~1,000 from all part
-subsets; the unary conditioning (poselet-predicted absolute part positions) is left out; HOG part
-detectors with logistic regression instead of the shape-context / AdaBoost parts of the paper; one
-hard decision per edge (the most probable component) rather than the paper's classifier over mixtures
-evaluated jointly.
+conditioned *rotation* priors; here orientation lives in the part types and their springs' mean
+offsets); 42 poselets from 7 hand-chosen groups instead of ~1,000 from all part subsets; the unary
+conditioning (poselet-predicted absolute part positions) is left out; HOG part detectors with logistic
+regression instead of the paper's shape-context / AdaBoost parts; the per-part type classifiers are
+logistic regressions on max-pooled poselet responses (the paper pools responses spatially in a grid
+around the torso).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import time
 import numpy as np
 
 from posekit.classic.features import hog_grid, pixel_to_block, rescale, window_at, windows
-from posekit.classic.parts import canonical_view, class_weights
+from posekit.classic.parts import assign_types, canonical_view, class_weights, reference_offsets
 from posekit.classic.pictorial import PictorialStructures
 from posekit.classic.tree import Springs
 from posekit.types import Sample
@@ -56,39 +63,64 @@ COARSE = 0.5  # poselet features: the canonical image at half resolution
 class PoseletConditionedPS(PictorialStructures):
     """The ``pcps`` predictor: :class:`PictorialStructures` whose springs follow the poselet responses.
 
-    poselets: per group ``{"joints", "radius", "filters" (D, P), "bias" (P,)}``.
-    mixture_mx/my/wx/wy: (K, E) the spring components of every edge (grid cells, canonical scale).
-    coef (K, E, R), intercept (K, E), resp_mean / resp_std (R,): the per-edge component classifiers
-    over the R poselet responses.
+    base: a PS model with per-type springs. poselets: per group ``{"joints", "radius", "filters" (D, P),
+    "bias" (P,)}``. classifier: ``coef`` (K, M, R), ``intercept`` (K, M), ``resp_mean`` / ``resp_std``
+    (R,): per joint, its type from the R poselet responses (the root's rows unused).
+    mode: "hard" or "prior"; prior_weight: the weight of log p(type | poselets) in "prior" mode.
     """
 
-    def __init__(self, base: PictorialStructures, poselets: list[dict], mixtures: dict, classifier: dict) -> None:
+    def __init__(self, base: PictorialStructures, poselets: list[dict], classifier: dict, mode: str = "hard",
+                 prior_weight: float = 1.0) -> None:
+        if base.type_springs is None:
+            raise ValueError("poselet conditioning needs a PS model with per-type springs")
+        if mode not in ("hard", "prior"):
+            raise ValueError(f"mode must be 'hard' or 'prior', got {mode!r}")
         super().__init__(base.parts, base.parents, base.springs, base.scales, base.unary_weight, base.strength,
-                         base.skeleton, base.type_springs, base.use_types)
+                         base.skeleton, base.type_springs, use_types=mode == "prior")
         self.poselets = poselets
-        self.mixtures = {k: np.asarray(v, dtype=np.float64) for k, v in mixtures.items()}
         self.classifier = {k: np.asarray(v, dtype=np.float64) for k, v in classifier.items()}
+        self.mode = mode
+        self.prior_weight = float(prior_weight)
 
     def responses(self, small: np.ndarray) -> np.ndarray:
         """(R,) poselet response vector of an image at a canonical-scale guess (module docstring)."""
         return poselet_responses(self.poselets, hog_grid(rescale(small, COARSE)))
 
-    def components(self, small: np.ndarray) -> np.ndarray:
-        """(K,) predicted spring component of every edge (the root's entry is unused)."""
+    def type_log_probs(self, small: np.ndarray) -> np.ndarray:
+        """(K, M) log p(type | poselet responses) of every joint (zeros for the root: no edge to condition)."""
         c = self.classifier
         r = (self.responses(small) - c["resp_mean"]) / c["resp_std"]
-        logits = np.einsum("ker,r->ke", c["coef"], r) + c["intercept"]
-        return logits.argmax(1)
+        logits = np.einsum("kmr,r->km", c["coef"], r) + c["intercept"]
+        logits -= logits.max(1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        logp[self.parents < 0] = 0.0
+        return logp
 
-    def image_springs(self, small: np.ndarray, grid: np.ndarray) -> Springs:
-        comp = self.components(small)
-        k = np.arange(len(comp))
-        m = self.mixtures
-        return Springs(m["mx"][k, comp], m["my"][k, comp], m["wx"][k, comp], m["wy"][k, comp])
+    def conditioned(self, type_scores: np.ndarray, logp: np.ndarray) -> tuple[np.ndarray, Springs | None]:
+        """(type scores, springs) the DP gets for an image with type log-probabilities ``logp``."""
+        if self.mode == "prior":
+            return type_scores + self.prior_weight * logp[:, :, None, None], None
+        t = logp.argmax(1)
+        k = np.arange(len(t))
+        ts = self.type_springs
+        return type_scores, Springs(ts.mx[k, t], ts.my[k, t], ts.wx[k, t], ts.wy[k, t])
+
+    def unaries_at(self, image: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, Springs | None]:
+        small = rescale(image, factor)
+        f = np.array([small.shape[1] / image.shape[1], small.shape[0] / image.shape[0]])
+        scores, springs = self.conditioned(self.parts.type_scores(hog_grid(small)), self.type_log_probs(small))
+        return scores, f, springs
+
+    def set_mode(self, mode: str, prior_weight: float | None = None) -> None:
+        self.mode = mode
+        self.use_types = mode == "prior"
+        if prior_weight is not None:
+            self.prior_weight = float(prior_weight)
 
     def state(self) -> dict:
         out = super().state()
-        out.update({"poselets": self.poselets, "mixtures": self.mixtures, "classifier": self.classifier})
+        out.update({"poselets": self.poselets, "classifier": self.classifier, "mode": self.mode,
+                    "prior_weight": self.prior_weight})
         return out
 
     @classmethod
@@ -96,7 +128,8 @@ class PoseletConditionedPS(PictorialStructures):
         poselets = [{"joints": np.asarray(p["joints"]), "radius": int(p["radius"]),
                      "filters": np.asarray(p["filters"], np.float32), "bias": np.asarray(p["bias"], np.float32)}
                     for p in state["poselets"]]
-        return cls(PictorialStructures.from_state(state), poselets, state["mixtures"], state["classifier"])
+        return cls(PictorialStructures.from_state(state), poselets, state["classifier"], state["mode"],
+                   state["prior_weight"])
 
 
 def poselet_responses(poselets: list[dict], coarse_grid: np.ndarray) -> np.ndarray:
@@ -108,15 +141,14 @@ def poselet_responses(poselets: list[dict], coarse_grid: np.ndarray) -> np.ndarr
     return np.concatenate(out)
 
 
-def _coarse_views(samples: list[Sample]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """(canonical images, coarse HOG grids, canonical keypoints (N, K, 3))."""
-    smalls, grids, kps = [], [], []
+def _coarse_views(samples: list[Sample]) -> tuple[list[np.ndarray], np.ndarray]:
+    """(coarse HOG grids of the canonical images, canonical keypoints (N, K, 3))."""
+    grids, kps = [], []
     for s in samples:
         small, kp, _ = canonical_view(s)
-        smalls.append(small)
         grids.append(hog_grid(rescale(small, COARSE)))
         kps.append(kp)
-    return smalls, grids, np.stack(kps)
+    return grids, np.stack(kps)
 
 
 def train_poselets(samples: list[Sample], per_group: int = 6, negatives_per_image: int = 6, c: float = 0.1,
@@ -126,7 +158,7 @@ def train_poselets(samples: list[Sample], per_group: int = 6, negatives_per_imag
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(seed)
-    _, grids, kps = _coarse_views(samples)
+    grids, kps = _coarse_views(samples)
     labelled = kps[:, :, 2] > 0
     out = []
     for joints, radius in zip(GROUPS, GROUP_RADIUS):
@@ -156,43 +188,13 @@ def train_poselets(samples: list[Sample], per_group: int = 6, negatives_per_imag
     return out
 
 
-def spring_mixtures(poses: np.ndarray, labelled: np.ndarray, parents: np.ndarray, components: int = 4,
-                    min_var: float = 0.25, seed: int = 0) -> tuple[dict, np.ndarray]:
-    """Per edge, k-means of the offsets child - parent (poses (N, K, 2) in grid cells) into ``components``
-    Gaussian springs. Returns ({"mx", "my", "wx", "wy"}: (K, E)), the (N, K) component of every
-    training pose, -1 where the edge is not labelled)."""
-    from sklearn.cluster import KMeans
-
-    n, k, _ = poses.shape
-    mix = {name: np.zeros((k, components)) for name in ("mx", "my", "wx", "wy")}
-    mix["wx"][:] = mix["wy"][:] = 1.0
-    assign = np.full((n, k), -1, dtype=np.int64)
-    for ch in range(k):
-        p = parents[ch]
-        if p < 0:
-            continue
-        use = np.flatnonzero(labelled[:, ch] & labelled[:, p])
-        d = poses[use, ch] - poses[use, p]
-        lab = KMeans(components, n_init=3, random_state=seed).fit(d).labels_
-        assign[use, ch] = lab
-        for e in range(components):
-            de = d[lab == e]
-            mix["mx"][ch, e], mix["my"][ch, e] = de.mean(0)
-            var = np.maximum(de.var(0), min_var)
-            mix["wx"][ch, e], mix["wy"][ch, e] = 0.5 / var
-    return mix, assign
-
-
 def condition_on_poselets(base: PictorialStructures, train: list[Sample], poselet_images: int = 1500,
-                          classifier_images: int = 1500, per_group: int = 6, components: int = 4, c: float = 1.0,
-                          seed: int = 0, log=print) -> tuple[PoseletConditionedPS, dict]:
-    """The poselet-conditioned model on top of a trained PS model: poselets and their detectors on
-    ``poselet_images`` training images, spring mixtures on all training poses, and the per-edge
-    component classifiers on ``classifier_images`` other training images (module docstring)."""
+                          classifier_images: int = 1500, per_group: int = 6, c: float = 1.0, seed: int = 0,
+                          log=print) -> tuple[PoseletConditionedPS, dict]:
+    """The poselet-conditioned model on top of a trained PS model with per-type springs: poselets and
+    their detectors on ``poselet_images`` training images, the per-joint type classifiers on
+    ``classifier_images`` other training images (module docstring)."""
     from sklearn.linear_model import LogisticRegression
-
-    from posekit.classic.features import CANONICAL
-    from posekit.types import box_from_keypoints
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed + 1)
@@ -201,42 +203,28 @@ def condition_on_poselets(base: PictorialStructures, train: list[Sample], posele
     set_b = [train[i] for i in order[poselet_images: poselet_images + classifier_images]]
     poselets = train_poselets(set_a, per_group, seed=seed)
     log(f"  poselet detectors on {len(set_a)} images: {time.perf_counter() - t0:.0f} s")
-    # spring mixtures on every training pose, in grid cells at the canonical scale
-    poses, labelled = [], []
-    for s in train:
-        kp = np.asarray(s.people[0].keypoints, dtype=np.float64)
-        if (kp[:, 2] > 0).sum() < 4:
-            continue
-        box = box_from_keypoints(kp)
-        f = CANONICAL / max(box[2], box[3], 1.0)
-        poses.append(pixel_to_block((kp[:, :2] + 0.5) * f - 0.5))
-        labelled.append(kp[:, 2] > 0)
-    mixtures, _ = spring_mixtures(np.stack(poses), np.stack(labelled), base.parents, components, seed=seed)
-    # component labels of set B (nearest component mean) and its poselet responses
-    smalls, grids, kps = _coarse_views(set_b)
-    cells = pixel_to_block(kps[:, :, :2])
+    grids, kps = _coarse_views(set_b)
+    types = assign_types(reference_offsets(kps, base.parents), base.parts.type_centres)
     resp = np.stack([poselet_responses(poselets, g) for g in grids])
     mean, std = resp.mean(0), resp.std(0) + 1e-6
     z = (resp - mean) / std
-    k = len(base.parents)
-    coef = np.zeros((k, components, resp.shape[1]))
-    inter = np.zeros((k, components))
+    k, m = len(base.parents), base.parts.num_types
+    coef = np.zeros((k, m, resp.shape[1]))
+    inter = np.zeros((k, m))
     accuracy = {}
-    for ch in range(k):
-        p = base.parents[ch]
-        if p < 0:
+    root = int(np.flatnonzero(base.parents < 0)[0])
+    for j in range(k):
+        if j == root:
             continue
-        use = (kps[:, ch, 2] > 0) & (kps[:, p, 2] > 0)
-        d = cells[use, ch] - cells[use, p]
-        centres = np.stack([mixtures["mx"][ch], mixtures["my"][ch]], 1)
-        lab = np.argmin(((d[:, None] - centres[None]) ** 2).sum(-1), axis=1)
-        clf = LogisticRegression(C=c, max_iter=500, random_state=seed).fit(z[use], lab)
-        coef[ch], inter[ch] = class_weights(clf, components)
-        accuracy[base.skeleton.joints[ch]] = round(float(clf.score(z[use], lab)), 3)
+        p = base.parents[j]
+        use = (kps[:, j, 2] > 0) & (kps[:, p, 2] > 0)
+        clf = LogisticRegression(C=c, max_iter=500, random_state=seed).fit(z[use], types[use, j])
+        coef[j], inter[j] = class_weights(clf, m)
+        accuracy[base.skeleton.joints[j]] = round(float(clf.score(z[use], types[use, j])), 3)
     classifier = {"coef": coef, "intercept": inter, "resp_mean": mean, "resp_std": std}
-    model = PoseletConditionedPS(base, poselets, mixtures, classifier)
+    model = PoseletConditionedPS(base, poselets, classifier)
     summary = {"poselet_images": len(set_a), "classifier_images": len(set_b), "poselets": per_group * len(GROUPS),
-               "groups": [list(map(int, g)) for g in GROUPS], "spring_components": components,
-               "classifier_train_accuracy": accuracy, "seconds": round(time.perf_counter() - t0, 1)}
+               "groups": [list(map(int, g)) for g in GROUPS], "type_classifier_train_accuracy": accuracy,
+               "seconds": round(time.perf_counter() - t0, 1)}
     log(f"  poselet conditioning: {summary['seconds']} s")
     return model, summary
