@@ -8,6 +8,7 @@
                                                          # strength chosen on validation -> weights
     python benchmarks/classic.py score ps|pcps|ps_cnn    # the stored eval command's numbers -> benchmarks/algorithms/
     python benchmarks/classic.py bootstrap               # paired bootstrap pcps vs ps, ps_cnn vs default
+    python benchmarks/classic.py latency                 # re-time the three rows in one sitting
 
 Data: training = LSP train (1-1000) + LSPet (10,000); validation = 5 % of those images held out with
 ``posekit.train.split_train_val(seed 0)`` (the split of the deep rows); LSP test (1001-2000) is only
@@ -461,6 +462,25 @@ def _jsonable(obj):
     return obj
 
 
+def retime() -> None:
+    """Re-measure the classic rows' predict() latency in one sitting (the same machine load for all
+    three; the scoring runs' seconds_per_image were measured under whatever else ran then)."""
+    from bench_utils import machine, median_ms
+
+    torch.set_num_threads(1)
+    image = read_image(load("lsp", DATA_ROOT / "lsp", split="test")[0].image_path)
+    for name in VARIANTS:
+        path = ROWS_DIR / f"{name}.json"
+        if not path.exists():
+            continue
+        row = json.loads(path.read_text())
+        predictor = load_model(REPO / row["weights"], device="cpu")
+        row.update(infer_ms=round(median_ms(lambda: predictor.predict(image), warmup=3, repeats=20), 1),
+                   machine=machine())
+        path.write_text(json.dumps(row, indent=1))
+        print(f"[{name}] {row['infer_ms']} ms predict()", flush=True)
+
+
 def bootstrap() -> None:
     """Paired bootstrap over LSP test images of the scored rows' predictions: pcps - ps, and the ps_cnn
     row against the default model's codec decoding (its cached arg-max predictions) ->
@@ -498,6 +518,8 @@ def main() -> None:
         score_method(args.name)
     elif args.action == "bootstrap":
         bootstrap()
+    elif args.action == "latency":
+        retime()
     elif args.action == "train":
         train_and_tune(args.name, args.images, args.types, args.radius, args.val_images)
     else:
