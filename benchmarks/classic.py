@@ -475,7 +475,7 @@ def retime() -> None:
             continue
         row = json.loads(path.read_text())
         predictor = load_model(REPO / row["weights"], device="cpu")
-        row.update(infer_ms=round(median_ms(lambda: predictor.predict(image), warmup=3, repeats=20), 1),
+        row.update(infer_ms=round(median_ms(lambda p=predictor: p.predict(image), warmup=3, repeats=20), 1),
                    machine=machine())
         path.write_text(json.dumps(row, indent=1))
         print(f"[{name}] {row['infer_ms']} ms predict()", flush=True)
