@@ -327,10 +327,10 @@ def train_and_tune(method: str, num_images: int, num_types: int, radius: int, va
 
 # ------------------------------------------------------------------------------------------ scoring
 VARIANTS = {
-    "ps": "pictorial structures: HOG part-type mixtures (4 per joint, logistic regression) + Gaussian "
-          "springs, exact tree MAP by distance transforms, 3-scale search",
-    "pcps": "poselet-conditioned PS: the ps parts + per-image spring components predicted from 42 poselet "
-            "detectors (Pishchulin et al. 2013, departures in posekit.classic.poselets)",
+    "ps": "pictorial structures: HOG part-type mixtures (4 per joint, logistic regression) + Gaussian springs "
+          "per part type, exact MAP over locations and types by distance transforms, 3-scale search",
+    "pcps": "poselet-conditioned PS: the ps model + 42 poselet detectors whose responses give each joint a prior "
+            "over its types (= its spring components) (Pishchulin et al. 2013, departures in posekit.classic.poselets)",
     "ps_cnn": "the default network's heatmaps as unaries, exact tree MAP in place of the per-joint arg-max",
 }
 
