@@ -112,3 +112,17 @@ def test_ps_with_type_springs_round_trip(tiny_ps, lsp_train, tmp_path):
     assert loaded.use_types
     image = lsp_train[21].image_path
     np.testing.assert_allclose(loaded.predict(image)[0].keypoints, ps.predict(image)[0].keypoints)
+
+
+def test_ps_predicts_video_frames(tiny_ps, data_root, tmp_path):
+    import cv2
+
+    model, _ = tiny_ps
+    frame = cv2.imread(str(data_root / "lsp" / "images" / "im0001.jpg"))
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, frame.shape[1::-1])
+    for _ in range(2):
+        writer.write(frame)
+    writer.release()
+    out = list(model.predict_video(path))
+    assert [i for i, _, _ in out] == [0, 1] and all(p[0].keypoints.shape == (14, 3) for _, _, p in out)

@@ -23,7 +23,11 @@ CANONICAL = 100.0  # px: the person's keypoint-box longer side at the canonical 
 
 def hog_grid(image: np.ndarray, cell: int = CELL) -> np.ndarray:
     """(by, bx, 36) float32 HOG blocks of a BGR uint8 or grey image (by = H // cell - 1)."""
-    from skimage.feature import hog
+    try:
+        from skimage.feature import hog
+    except ImportError:
+        raise ImportError("posekit.classic needs scikit-image for its HOG features: "
+                          "pip install 'posekit[classic]'") from None
 
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     h, w = grey.shape

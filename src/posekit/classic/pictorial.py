@@ -20,8 +20,10 @@ Joint scores reported = sigmoid of the chosen cell's log-odds; person score = th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from posekit.classic.features import CANONICAL, block_to_pixel, hog_grid, rescale
@@ -122,6 +124,23 @@ class PictorialStructures:
             kp, _ = self.infer(image, [CANONICAL / max(box[2], box[3], 1.0)])
             out.append(Prediction(kp, float(kp[:, 2].mean()), box, self.skeleton))
         return out
+
+    def predict_video(self, path: str | Path) -> Iterator[tuple[int, np.ndarray, list[Prediction]]]:
+        """Yield (frame_index, frame BGR, predictions) for each frame of a video, every frame searched
+        afresh (no tracking)."""
+        cap = cv2.VideoCapture(str(path))
+        if not cap.isOpened():
+            raise ValueError(f"cannot open video: {path}")
+        try:
+            index = 0
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                yield index, frame, self.predict(frame)
+                index += 1
+        finally:
+            cap.release()
 
     # ------------------------------------------------------------------------------ weights file
     def state(self) -> dict:
