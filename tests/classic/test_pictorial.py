@@ -126,3 +126,12 @@ def test_ps_predicts_video_frames(tiny_ps, data_root, tmp_path):
     writer.release()
     out = list(model.predict_video(path))
     assert [i for i, _, _ in out] == [0, 1] and all(p[0].keypoints.shape == (14, 3) for _, _, p in out)
+
+
+def test_classic_weights_take_no_overrides(tiny_ps, tmp_path):
+    model, summary = tiny_ps
+    path = save_classic(tmp_path / "ps.pt", "ps", model.state(), summary)
+    with pytest.raises(ValueError, match="no overrides"):
+        load_model(path, overrides=["predict.flip_test=false"])
+    with pytest.raises(ValueError, match="unknown classic method"):
+        save_classic(tmp_path / "x.pt", "dpm", {})

@@ -18,7 +18,8 @@ Many independent transforms of the same length are run *in lockstep* (one NumPy 
 the sweep for all rows at once), since per-element Python would dominate the cost; each row keeps its
 own envelope, so the work stays linear in the number of locations.
 
-Scores must be finite (use a large negative number, not -inf, for "impossible" locations).
+Scores must be finite (use a large negative number, not -inf, for "impossible" locations). The paper's
+min form (costs f, D(p) = min_q f(q) + a (p + mu - q)^2) is ``-dt1d(-f, a, mu)[0]`` with the same args.
 """
 
 from __future__ import annotations
