@@ -209,7 +209,7 @@ def scale_ratios(samples: list, quantiles=(0.2, 0.5, 0.8)) -> np.ndarray:
     return np.quantile(np.asarray(r), quantiles)
 
 
-def train_ps(num_images: int, num_types: int, radius: int = 3, seed: int = 0) -> tuple:
+def train_ps(num_images: int, num_types: int, radius: int = 3, c: float = 0.1, seed: int = 0) -> tuple:
     """Part detectors on ``num_images`` training images (drawn with ``seed``), springs on all training
     poses, scale ratios from LSP train. Returns (PictorialStructures, training summary, train samples)."""
     from posekit.classic.features import CELL
@@ -222,7 +222,7 @@ def train_ps(num_images: int, num_types: int, radius: int = 3, seed: int = 0) ->
     rng = np.random.default_rng(seed)
     subset = [train[i] for i in rng.choice(len(train), min(num_images, len(train)), replace=False)]
     parents = np.array(LSP14_PARENTS)
-    parts, summary = train_parts(subset, parents, num_types=num_types, radius=radius, seed=seed)
+    parts, summary = train_parts(subset, parents, num_types=num_types, radius=radius, c=c, seed=seed)
     poses, labelled = canonical_poses(train)
     springs = Springs.fit(poses, parents, labelled)
     # every training pose's part types (nearest type centre of its offsets, in px: cells x CELL)
@@ -292,7 +292,8 @@ def tune_ps(model, val: list, strengths=(0.03, 0.1, 0.3, 1.0, 3.0)) -> tuple[dic
     return best, grid
 
 
-def train_and_tune(method: str, num_images: int, num_types: int, radius: int, val_images: int) -> None:
+def train_and_tune(method: str, num_images: int, num_types: int, radius: int, val_images: int,
+                   c: float = 0.1) -> None:
     """``ps``: train the part detectors and springs, tune the spring strength, save. ``pcps``: the saved
     ``ps`` model (same parts, so the two rows differ only by the poselet conditioning) conditioned on
     poselets trained here, its strength tuned again, saved; its training time includes the ps model's."""
@@ -301,7 +302,7 @@ def train_and_tune(method: str, num_images: int, num_types: int, radius: int, va
     from posekit.infer import safe_load
 
     if method == "ps":
-        model, summary, _ = train_ps(num_images, num_types, radius)
+        model, summary, _ = train_ps(num_images, num_types, radius, c)
     else:
         from posekit.classic.poselets import condition_on_poselets
 
@@ -317,7 +318,7 @@ def train_and_tune(method: str, num_images: int, num_types: int, radius: int, va
     t0 = time.perf_counter()
     best, grid = tune_ps(model, val[:val_images])
     command = (f"python benchmarks/classic.py train {method} --images {num_images} --val-images {val_images}"
-               + (f" --types {num_types} --radius {radius}" if method == "ps" else ""))
+               + (f" --types {num_types} --radius {radius} --c {c}" if method == "ps" else ""))
     summary.update({"validation_images": min(val_images, len(val)), "grid": grid, "chosen": best,
                     "tune_seconds": round(time.perf_counter() - t0, 1),
                     "command": command if method == "ps" else f"{summary.get('command')} && {command}"})
@@ -505,6 +506,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3000, help="training images for the HOG detectors")
     parser.add_argument("--types", type=int, default=4, help="part types (mixture components) per joint")
     parser.add_argument("--radius", type=int, default=3, help="part window half-size in HOG blocks")
+    parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the part detectors' regression")
     parser.add_argument("--val-images", type=int, default=200, help="validation images for tuning")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -521,7 +523,7 @@ def main() -> None:
     elif args.action == "latency":
         retime()
     elif args.action == "train":
-        train_and_tune(args.name, args.images, args.types, args.radius, args.val_images)
+        train_and_tune(args.name, args.images, args.types, args.radius, args.val_images, args.c)
     else:
         sys.exit(f"unknown action {args.action}")
 
