@@ -229,6 +229,8 @@ def retime_rows(threads: int) -> None:
     torch.set_num_threads(threads)
     image = read_image(test_samples()[0].image_path)
     for row in read_rows():
+        if row["name"] not in VARIANTS:  # the classic rows (ps, pcps, ps_cnn): timed by benchmarks/classic.py score
+            continue
         predictor = load_model(row["weights"], device="cpu", overrides=VARIANTS[row["name"]].get("eval_overrides"))
         net_ms, predict_ms = time_predictor(predictor, image)
         row.update(infer_ms=round(predict_ms, 1), infer_ms_network=round(net_ms, 2), threads=threads,

@@ -62,12 +62,16 @@ def _table(rows: list[dict]) -> list[str]:
     lines = ["| variant | method | what | PCK@0.2 | " + " | ".join(parts) + " | PCP | AUC | params | GFLOPs |"
              " train min | train img/s | steps | best val | predict() ms |",
              "|---|---|---|---|" + "---|" * len(parts) + "---|---|---|---|---|---|---|---|---|"]
+    def cell(value, fmt: str = "{}") -> str:  # classic rows have no network: params, GFLOPs, steps are "-"
+        return "-" if value is None else fmt.format(value)
+
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['method']} | {r['variant']} | **{r['pck@0.2']}** | "
             + " | ".join(str(r["per_part"][p]) for p in parts)
-            + f" | {r['pcp']} | {r['auc']} | {r['params'] / 1e6:.2f} M | {r['gflops']} | {r['train_minutes']} |"
-            f" {r['train_images_per_s']} | {r['train_steps']} | {r['best_val_pck@0.2']:.1f} | {r['infer_ms']} |")
+            + f" | {r['pcp']} | {r['auc']} | {cell(r['params'] and r['params'] / 1e6, '{:.2f} M')} |"
+            f" {cell(r['gflops'])} | {r['train_minutes']} | {cell(r['train_images_per_s'])} |"
+            f" {cell(r['train_steps'])} | {r['best_val_pck@0.2']:.1f} | {r['infer_ms']} |")
     return lines
 
 

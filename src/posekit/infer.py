@@ -54,21 +54,12 @@ def predict_crops(model: torch.nn.Module, images: torch.Tensor, codec: HeatmapCo
     the mirrored crop is predicted too and averaged in (heatmaps mirrored back and left/right channels
     swapped; coordinates likewise) -- the usual flip test.
     """
-    out = model(images)
-    if flip_index is not None:
-        flipped = model(torch.flip(images, dims=[3]))
-        perm = torch.as_tensor(flip_index, device=images.device)
+    out, flipped = _forward(model, images, flip_index)
     if "heatmaps" in out:
-        heatmaps = out["heatmaps"].float()
-        offsets = out.get("offsets")
-        if flip_index is not None:
-            heatmaps = 0.5 * (heatmaps + torch.flip(flipped["heatmaps"].float(), dims=[3])[:, perm])
-            if offsets is not None:  # mirror the field back: swap left/right joints, negate dx
-                mirrored = torch.flip(flipped["offsets"].float(), dims=[4])[:, perm]
-                mirrored = torch.stack([-mirrored[:, :, 0], mirrored[:, :, 1]], dim=2)
-                offsets = 0.5 * (offsets.float() + mirrored)
-        return codec.decode(heatmaps.cpu().numpy(), None if offsets is None else offsets.cpu().numpy())
+        heatmaps, offsets = _flip_averaged_heatmaps(out, flipped, flip_index)
+        return codec.decode(heatmaps, offsets)
     if "coords" in out:
+        perm = None if flip_index is None else torch.as_tensor(flip_index, device=images.device)
         coords = out["coords"].float()
         scores = out.get("scores")
         if flip_index is not None:
@@ -80,6 +71,38 @@ def predict_crops(model: torch.nn.Module, images: torch.Tensor, codec: HeatmapCo
         regression = RegressionCodec(input_size=tuple(codec.input_size))
         return regression.decode(coords.cpu().numpy(), None if scores is None else scores.float().cpu().numpy())
     raise ValueError(f"model output has neither 'heatmaps' nor 'coords' (keys: {sorted(out)})")
+
+
+def _forward(model: torch.nn.Module, images: torch.Tensor, flip_index: np.ndarray | None) -> tuple[dict, dict | None]:
+    """The model's outputs for ``images`` and, with ``flip_index``, for their mirror images."""
+    out = model(images)
+    return out, (model(torch.flip(images, dims=[3])) if flip_index is not None else None)
+
+
+def _flip_averaged_heatmaps(out: dict, flipped: dict | None, flip_index: np.ndarray | None
+                            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(heatmaps (N, K, h, w), offsets (N, K, 2, h, w) or None) as NumPy, averaged with the mirrored
+    pass when there is one (heatmaps mirrored back and left/right channels swapped; offsets likewise,
+    dx negated)."""
+    heatmaps = out["heatmaps"].float()
+    offsets = out.get("offsets")
+    if flipped is not None:
+        perm = torch.as_tensor(flip_index, device=heatmaps.device)
+        heatmaps = 0.5 * (heatmaps + torch.flip(flipped["heatmaps"].float(), dims=[3])[:, perm])
+        if offsets is not None:  # mirror the field back: swap left/right joints, negate dx
+            mirrored = torch.flip(flipped["offsets"].float(), dims=[4])[:, perm]
+            mirrored = torch.stack([-mirrored[:, :, 0], mirrored[:, :, 1]], dim=2)
+            offsets = 0.5 * (offsets.float() + mirrored)
+    return heatmaps.cpu().numpy(), None if offsets is None else offsets.float().cpu().numpy()
+
+
+@torch.no_grad()
+def predict_heatmaps(model: torch.nn.Module, images: torch.Tensor, flip_index: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A heatmap model's raw maps for normalised crops (N, 3, H, W): (heatmaps (N, K, h, w), offsets
+    (N, K, 2, h, w) or None), flip-averaged as :func:`predict_crops` does -- for decoders other than the
+    codec's (posekit.classic's tree inference)."""
+    return _flip_averaged_heatmaps(*_forward(model, images, flip_index), flip_index)
 
 
 def _input_size_for(image_shape: tuple[int, ...], longer_side: int) -> tuple[int, int]:
@@ -388,7 +411,11 @@ def safe_load(path: str | Path) -> dict:
 def read_checkpoint(path: str | Path) -> dict:
     """A posekit checkpoint as a dict (on the CPU), loaded without executing code (:func:`safe_load`);
     anything else is a ValueError naming the file."""
-    state = safe_load(path)
+    return _checked(safe_load(path), path)
+
+
+def _checked(state, path: str | Path) -> dict:
+    """``state`` when it is a posekit checkpoint (a dict with 'model' and 'config'), else a ValueError."""
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path}: not a posekit checkpoint (needs 'model' and 'config')")
     return state
@@ -448,14 +475,23 @@ def load_detector(name_or_path: str | Path, device: str | None = None, size: int
 
 def load_model(name_or_path: str | Path = "default", device: str | None = None, overrides: list[str] | None = None,
                **predictor_kwargs) -> Predictor:
-    """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path.
+    """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path. A classic
+    weights file (``posekit.classic``: ``ps``, ``pcps``, ``ps_cnn``) gives that method's predictor, with
+    the same ``predict(image, boxes=None) -> list[Prediction]`` (it takes no overrides).
 
     ``overrides`` are dotted ``key=value`` changes to the checkpoint's stored config applied before the
     model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone, or
     ``["predict.detector="]`` to run without the person detector. ``predictor_kwargs`` override the
     stored ``predict`` settings (``detector`` may then be a :class:`PersonDetector`)."""
     path = _checkpoint_path(name_or_path)
-    state = read_checkpoint(path)
+    state = safe_load(path)
+    from posekit.classic.io import build_predictor, is_classic
+
+    if is_classic(state):  # pictorial structures & co. (posekit.classic): no network config to build
+        if overrides or predictor_kwargs:
+            raise ValueError(f"{path}: a classic model ({state['classic']}) takes no overrides or predictor settings")
+        return build_predictor(state, device)
+    state = _checked(state, path)
     config, cfg = stored_config(state, overrides)
     if cfg.data.kind == "detection":
         raise ValueError(f"{path} is a person detector, not a pose model; pose models name it in predict.detector")
