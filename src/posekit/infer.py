@@ -74,9 +74,13 @@ def predict_crops(model: torch.nn.Module, images: torch.Tensor, codec: HeatmapCo
 
 
 def _forward(model: torch.nn.Module, images: torch.Tensor, flip_index: np.ndarray | None) -> tuple[dict, dict | None]:
-    """The model's outputs for ``images`` and, with ``flip_index``, for their mirror images."""
-    out = model(images)
-    return out, (model(torch.flip(images, dims=[3])) if flip_index is not None else None)
+    """The model's outputs for ``images`` and, with ``flip_index``, for their mirror images -- both in one
+    batch: one pass over the weights instead of two (faster on a CPU; the same numbers in eval mode)."""
+    if flip_index is None:
+        return model(images), None
+    both = model(torch.cat([images, torch.flip(images, dims=[3])]))
+    n = len(images)
+    return {k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()}
 
 
 def _flip_averaged_heatmaps(out: dict, flipped: dict | None, flip_index: np.ndarray | None
