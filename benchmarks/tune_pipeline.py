@@ -141,7 +141,7 @@ def grid(run, best, offsets: bool) -> None:
         run(1, True, 256, thr, whole, "dark")
     # 2. re-crop passes, flip test and detector size around the best
     top = best()
-    for refine, flip, size in ((0, True, 256), (2, True, 256), (1, False, 256), (1, True, 352)):
+    for refine, flip, size in ((0, True, 256), (2, True, 256), (1, False, 256), (1, True, 352), (1, True, 448)):
         run(refine, flip, size, top["detector_threshold"], top["whole_image"], "dark")
     # 3. heatmap-only, quarter-offset, DARK and (for a G-RMI network) offset-field decoding on one network
     top = best()
