@@ -127,7 +127,7 @@ def perturb_sample(sample: Sample, image: np.ndarray, kind: str, s: float, rng: 
     for p in sample.people:
         x, y, w, h = p.box
         points += [p.keypoints, np.array([[x, y, 2], [x + w, y, 2], [x, y + h, 2], [x + w, y + h, 2]], float)]
-    img, moved = perturb(image, np.concatenate(points), kind, s, rng)
+    img, moved = perturb(image, np.concatenate(points) if points else np.zeros((0, 3)), kind, s, rng)
     f = s if kind == "scale" else 1.0
     people, k = [], 0
     for p in sample.people:
