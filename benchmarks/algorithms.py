@@ -18,7 +18,6 @@ same augmentation and batch size. The checkpoint kept is the best on validation;
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import shutil
 import statistics
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import machine, median_ms, training_summary
+from bench_utils import ROWS_DIR, machine, median_ms, save_row, training_summary
 
 from posekit.complexity import count_macs, count_params
 from posekit.config import load_config
@@ -39,7 +38,6 @@ from posekit.train import train
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-ROWS_DIR = HERE / "algorithms"
 WEIGHTS_DIR = HERE / "weights"
 RUNS_DIR = Path("runs/algorithms")
 DATA = "lsp:../shared/datasets/lsp"
@@ -209,11 +207,8 @@ def score_variant(name: str, threads: int) -> dict:
         "threads": threads,
         "train_command": plan["command"],
         "eval_command": f"posekit eval --model {weights} --data {DATA} --split test{sets}",
-        "date": datetime.date.today().isoformat(),
-        "machine": machine(),
     }
-    ROWS_DIR.mkdir(parents=True, exist_ok=True)
-    (ROWS_DIR / f"{name}.json").write_text(json.dumps(row, indent=1))
+    row = save_row(row)
     print(f"[{name}] PCK@0.2 {row['pck@0.2']}  PCP {row['pcp']}  AUC {row['auc']}  {row['infer_ms']} ms", flush=True)
     return row
 

@@ -3,6 +3,7 @@ training run's cost read back from its metrics.jsonl."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import platform
 import statistics
@@ -11,6 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+#: one JSON file per row of the algorithm comparison (benchmarks/algorithms.py report gathers them)
+ROWS_DIR = Path(__file__).parent / "algorithms"
+
+
+def save_row(row: dict) -> dict:
+    """Stamp a comparison row with today's date and the machine, write it to ``algorithms/<name>.json``
+    and return it."""
+    row = {**row, "date": datetime.date.today().isoformat(), "machine": machine()}
+    ROWS_DIR.mkdir(parents=True, exist_ok=True)
+    (ROWS_DIR / f"{row['name']}.json").write_text(json.dumps(row, indent=1))
+    return row
 
 
 def machine() -> str:

@@ -41,7 +41,6 @@ REPO = HERE.parent
 RUNS = REPO / "runs" / "classic"
 DATA_ROOT = Path(os.environ.get("POSEKIT_DATA", REPO.parent / "shared" / "datasets"))
 WEIGHTS = HERE / "weights"
-ROWS_DIR = HERE / "algorithms"
 
 
 def splits() -> tuple[list, list, list]:
@@ -405,7 +404,7 @@ def compare_cnn() -> None:
 def score_method(name: str) -> dict:
     """The stored eval command's numbers for a classic model (posekit eval's own code path), timed, with
     its training summary -> benchmarks/algorithms/<name>.json."""
-    from bench_utils import machine, median_ms
+    from bench_utils import median_ms, save_row
 
     from posekit.evaluate import predict_dataset, score
     from posekit.infer import safe_load
@@ -435,11 +434,8 @@ def score_method(name: str) -> dict:
         "threads": 1,
         "train_command": training.get("command", "python benchmarks/classic.py tune-cnn"),
         "eval_command": f"posekit eval --model {weights} --data lsp:../shared/datasets/lsp --split test",
-        "date": datetime.date.today().isoformat(),
-        "machine": machine(),
     }
-    ROWS_DIR.mkdir(parents=True, exist_ok=True)
-    (ROWS_DIR / f"{name}.json").write_text(json.dumps(row, indent=1))
+    row = save_row(row)
     print(f"[{name}] PCK@0.2 {row['pck@0.2']}  PCP {row['pcp']}  AUC {row['auc']}  {seconds:.3f} s/img", flush=True)
     return row
 
@@ -466,7 +462,7 @@ def _jsonable(obj):
 def retime() -> None:
     """Re-measure the classic rows' predict() latency in one sitting (the same machine load for all
     three; the scoring runs' seconds_per_image were measured under whatever else ran then)."""
-    from bench_utils import machine, median_ms
+    from bench_utils import ROWS_DIR, machine, median_ms
 
     torch.set_num_threads(1)
     image = read_image(load("lsp", DATA_ROOT / "lsp", split="test")[0].image_path)
