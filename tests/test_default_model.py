@@ -94,9 +94,8 @@ def test_the_left_player_in_basketball1_is_the_top_person(predictor, data_root):
 
 
 @pytest.mark.xfail(strict=True, reason="the right player (cut by the frame, seen from behind, grey) is boxed by "
-                   "the detector (score 0.23) but posed with keypoint confidence 0.13 (person score under the 0.05 "
-                   "threshold); the whole-image pose overlapping his box is a wrong skeleton centred mid-room. The "
-                   "issue's target, kept here so that reaching it is noticed")
+                   "the round-2 detector (score 0.15) but posed with mean keypoint score 0.12 (person score under the "
+                   "0.05 threshold). The issue's target, kept here so that reaching it is noticed")
 def test_both_players_in_basketball1(predictor, data_root):
     people = predictor.predict(data_root / "unlabeled" / "basketball1.png")
     centres = sorted(p.box[0] + p.box[2] / 2 for p in people)
