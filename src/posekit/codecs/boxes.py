@@ -110,6 +110,13 @@ class CenterBoxCodec:
         self.min_box = float(min_box)
         self.calibration = (float(calibration[0]), float(calibration[1]))
 
+    def cells(self, box: np.ndarray) -> tuple[slice, slice]:
+        """(rows, columns) of the heatmap cells an (x, y, w, h) input-pixel box touches, clipped at 0."""
+        x0, y0 = input_to_heatmap(box[:2], self.input_size, self.heatmap_size)
+        x1, y1 = input_to_heatmap(box[:2] + box[2:], self.input_size, self.heatmap_size)
+        return (slice(max(0, int(np.floor(y0))), max(0, int(np.ceil(y1)) + 1)),
+                slice(max(0, int(np.floor(x0))), max(0, int(np.ceil(x1)) + 1)))
+
     def encode(self, boxes: np.ndarray, ignore_boxes: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Targets (see module docstring) for (N, 4) boxes and (M, 4) ignore regions in input pixels."""
         w, h = self.heatmap_size
@@ -123,10 +130,7 @@ class CenterBoxCodec:
         given = np.zeros((0, 4)) if ignore_boxes is None else np.asarray(ignore_boxes, dtype=np.float64)
         regions = [given.reshape(-1, 4), boxes[small]]
         for box in np.concatenate(regions):
-            x0, y0 = input_to_heatmap(box[:2], self.input_size, self.heatmap_size)
-            x1, y1 = input_to_heatmap(box[:2] + box[2:], self.input_size, self.heatmap_size)
-            ignore[0, max(0, int(np.floor(y0))):max(0, int(np.ceil(y1)) + 1),
-                   max(0, int(np.floor(x0))):max(0, int(np.ceil(x1)) + 1)] = 1
+            ignore[(0, *self.cells(box))] = 1
         gx, gy = np.arange(w)[None, :], np.arange(h)[:, None]
         for box in boxes[~small]:
             c = input_to_heatmap(box[:2] + box[2:] / 2, self.input_size, self.heatmap_size)

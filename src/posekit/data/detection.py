@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from posekit.codecs import input_to_heatmap
 from posekit.codecs.boxes import CenterBoxCodec
 from posekit.data.compose import OVERLAPS, SceneComposer, extent_box
 from posekit.data.dataset import normalize_image, read_image
@@ -211,10 +210,7 @@ def _outside_context(in_boxes: np.ndarray, codec: CenterBoxCodec, targets: dict)
     keep = np.zeros((h, w), bool)
     for box in in_boxes:
         centre, half = box[:2] + box[2:] / 2, PARTIAL_CONTEXT * box[2:] / 2
-        x0, y0 = input_to_heatmap(centre - half, codec.input_size, codec.heatmap_size)
-        x1, y1 = input_to_heatmap(centre + half, codec.input_size, codec.heatmap_size)
-        keep[max(0, int(np.floor(y0))):max(0, int(np.ceil(y1)) + 1),
-             max(0, int(np.floor(x0))):max(0, int(np.ceil(x1)) + 1)] = True
+        keep[codec.cells(np.concatenate([centre - half, 2 * half]))] = True
     ignore = np.maximum(targets["ignore"], (~keep)[None].astype(np.float32))
     ignore[targets["centers"] >= 1] = 0
     return ignore
