@@ -81,6 +81,13 @@ def oversample(samples: list[Sample], each: list[tuple[SourceConfig, list[Sample
     return [s for s in samples for _ in range(times.get(id(s), 1))]
 
 
+def split_sources(cfg: Config, each: list[tuple[SourceConfig, list[Sample]]]) -> tuple[list[Sample], list[Sample]]:
+    """(training samples, each repeated its source's ``repeat`` times; held-out samples) of the sources
+    ``each`` (:func:`load_each_source`), split by :func:`split_train_val` over all sources together."""
+    train, val = split_train_val([s for _, ss in each for s in ss], cfg.data.val_fraction, cfg.data.val_seed)
+    return oversample(train, each), val
+
+
 def split_train_val(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
     """Hold out ``fraction`` of the *images* for validation, drawn with ``seed`` (``data.val_seed``, not
     the training seed, so runs repeated with another training seed are validated on the same images).
@@ -173,8 +180,7 @@ def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, Dete
     annotated_ids = {id(s) for src, samples in each if src.format == "coco" for s in samples}
     # MPII annotates one or two people of many crowded photos: negatives only around them
     partial_ids = {id(s) for src, samples in each if src.format == "mpii" for s in samples}
-    train_samples, val_samples = split_train_val([s for _, ss in each for s in ss], d.val_fraction, d.val_seed)
-    train_samples = oversample(train_samples, each)
+    train_samples, val_samples = split_sources(cfg, each)
     composer = val_composer = None
     if d.backgrounds:
         backgrounds = read_backgrounds(data_path(cfg, d.backgrounds))
@@ -189,7 +195,7 @@ def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, Dete
     def split(samples: list[Sample]) -> tuple[list[Sample], list[Sample], list[Sample]]:
         """(annotated, keypoint-only, partially annotated) samples."""
         return ([s for s in samples if id(s) in annotated_ids],
-                [s for s in samples if id(s) not in annotated_ids | partial_ids],
+                [s for s in samples if id(s) not in annotated_ids and id(s) not in partial_ids],
                 [s for s in samples if id(s) in partial_ids])
 
     ann, kp, part = split(train_samples)
@@ -224,10 +230,7 @@ def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> t
     built (decoded once, saved under ``data.cache_dir``)."""
     if cfg.data.kind == "detection":
         return build_detection_datasets(cfg, codec)
-    each = load_each_source(cfg)
-    train_samples, val_samples = split_train_val([s for _, ss in each for s in ss], cfg.data.val_fraction,
-                                                 cfg.data.val_seed)
-    train_samples = oversample(train_samples, each)
+    train_samples, val_samples = split_sources(cfg, load_each_source(cfg))
     train_set = make_dataset(cfg, train_samples, codec, train=True)
     val_set = make_dataset(cfg, val_samples, codec, train=False)
     # Under DDP rank 0 writes the cache files first; the other ranks then load them.
