@@ -153,6 +153,23 @@ def pck_of(predictor, images: list, gts: list, torso: np.ndarray, skeleton) -> f
     return 100.0 * float(metrics.pck(pred, gt, torso, alpha=0.2)["mean"])
 
 
+def sweep(images: list, labels: list, perturb_one, value, skip: tuple[str, ...] = ()) -> dict:
+    """{perturbation: [value at each severity]}: every image and its labels perturbed by
+    ``perturb_one(image, labels, kind, level, rng)`` -> (image, labels), with a generator seeded by (image
+    index, perturbation, severity), then scored by ``value(images, labels, kind, level)``."""
+    rows = {}
+    for k, (kind, levels) in enumerate(SEVERITIES.items()):
+        if kind in skip:
+            continue
+        rows[kind] = []
+        for sev, level in enumerate(levels):
+            pairs = [perturb_one(im, lab, kind, level, np.random.default_rng([i, k, sev]))
+                     for i, (im, lab) in enumerate(zip(images, labels))]
+            rows[kind].append(round(value([p[0] for p in pairs], [p[1] for p in pairs], kind, level), 2))
+        print(kind, rows[kind], flush=True)
+    return rows
+
+
 def multi_person(args, predictor) -> tuple[float, dict, str]:
     """(clean value, {perturbation: [value per severity]}, metric name) on MPII photos or COCO-mini val."""
     from posekit.evaluate import evaluate_oks, predict_dataset, score
@@ -174,18 +191,9 @@ def multi_person(args, predictor) -> tuple[float, dict, str]:
         return float(evaluate_oks(predictor, smp, progress=False, images=images)["AP"])
 
     images = [read_image(s.image_path) for s in samples]
-    clean = value(images, samples)
-    rows = {}
-    for k, (kind, levels) in enumerate(SEVERITIES.items()):
-        if kind in SINGLE_PERSON_ONLY:
-            continue
-        rows[kind] = []
-        for sev, level in enumerate(levels):
-            pairs = [perturb_sample(smp, im, kind, level, np.random.default_rng([i, k, sev]))
-                     for i, (smp, im) in enumerate(zip(samples, images))]
-            rows[kind].append(round(value([p[0] for p in pairs], [p[1] for p in pairs]), 2))
-        print(kind, rows[kind], flush=True)
-    return clean, rows, metric
+    rows = sweep(images, samples, lambda im, smp, kind, level, rng: perturb_sample(smp, im, kind, level, rng),
+                 lambda imgs, smp, kind, level: value(imgs, smp), skip=SINGLE_PERSON_ONLY)
+    return value(images, samples), rows, metric
 
 
 def lsp(args, predictor) -> tuple[float, dict, str]:
@@ -195,17 +203,12 @@ def lsp(args, predictor) -> tuple[float, dict, str]:
     gts = [s.people[0].keypoints for s in samples]
     torso = metrics.torso_size(np.stack(gts), predictor.skeleton)
     clean = pck_of(predictor, images, gts, torso, predictor.skeleton)
-    rows = {}
-    for k, (kind, levels) in enumerate(SEVERITIES.items()):
-        rows[kind] = []
-        for sev, level in enumerate(levels):
-            pairs = [perturb(im, g, kind, level, np.random.default_rng([i, k, sev]))
-                     for i, (im, g) in enumerate(zip(images, gts))]
-            factor = level if kind == "scale" else 1.0
-            value = pck_of(predictor, [p[0] for p in pairs], [p[1] for p in pairs], torso * factor, predictor.skeleton)
-            rows[kind].append(round(value, 2))
-        print(kind, rows[kind], flush=True)
-    return clean, rows, "PCK@0.2 (LSP test, whole images, top-scoring person)"
+
+    def value(imgs: list, moved: list, kind: str, level: float) -> float:
+        factor = level if kind == "scale" else 1.0  # the torso normaliser follows the image's scale change
+        return pck_of(predictor, imgs, moved, torso * factor, predictor.skeleton)
+
+    return clean, sweep(images, gts, perturb, value), "PCK@0.2 (LSP test, whole images, top-scoring person)"
 
 
 def main() -> None:
