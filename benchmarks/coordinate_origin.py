@@ -43,8 +43,8 @@ from posekit.train import load_each_source, split_train_val
 
 def compare_h5(csv_path: Path, h5_path: Path) -> dict:
     """Per-joint differences (csv - h5, px) of the people both MPII files hold: each h5 person is matched
-    to the csv person of the same image with the smallest mean joint difference (pairs more than 20 px
-    apart anywhere are different people)."""
+    to the first csv person of the same image whose commonly labelled joints all lie within 20 px (farther
+    apart anywhere: a different person)."""
     from posekit.data import load
 
     by_image: dict[str, list[np.ndarray]] = {}
