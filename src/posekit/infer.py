@@ -461,6 +461,14 @@ def stored_config(state: dict, overrides: list[str] | None = None) -> tuple[dict
     return config, from_dict(Config, config)
 
 
+def detector_path(name: str, pose_path: str | Path) -> Path:
+    """The checkpoint a pose model's ``predict.detector`` names: a path, a shipped detector's name, or a
+    file beside the pose checkpoint."""
+    if not Path(name).exists() and not (WEIGHTS_DIR / f"{name}.pt").exists():
+        name = str(Path(pose_path).parent / name)
+    return _checkpoint_path(name)
+
+
 def load_detector(name_or_path: str | Path, device: str | None = None, size: int = PredictConfig.detector_size,
                   threshold: float = PredictConfig.detector_threshold) -> PersonDetector:
     """A :class:`PersonDetector` from a shipped detector name (``"detector"``) or a checkpoint path. The
@@ -472,22 +480,58 @@ def load_detector(name_or_path: str | Path, device: str | None = None, size: int
         raise ValueError(f"{path}: not a person detector (its config has data.kind {cfg.data.kind!r})")
     model = build_model(cfg)
     _load_state(model, state, path)
+    return PersonDetector(model, _detector_codec(cfg, state.get("calibration")), device=device, size=size,
+                          threshold=threshold)
+
+
+def _detector_codec(cfg: Config, calibration) -> CenterBoxCodec:
+    """A detector's box codec with the score calibration fitted on validation (identity when none)."""
     codec = build_codec(cfg)
-    codec.calibration = tuple(state.get("calibration") or (1.0, 0.0))
-    return PersonDetector(model, codec, device=device, size=size, threshold=threshold)
+    codec.calibration = tuple(calibration or (1.0, 0.0))
+    return codec
+
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+
+def resolve_backend(backend: str, device: str | None = None) -> str:
+    """``"torch"`` or ``"onnxruntime"`` for a requested backend. ``"auto"``: ONNX Runtime where it is
+    installed (the ``onnx`` extra) and the networks run on the CPU, else PyTorch."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    from posekit.onnx_backend import onnx_export_available
+
+    on_cpu = (str(device).startswith("cpu") if device else not torch.cuda.is_available())
+    return "onnxruntime" if on_cpu and onnx_export_available() else "torch"
 
 
 def load_model(name_or_path: str | Path = "default", device: str | None = None, overrides: list[str] | None = None,
-               **predictor_kwargs) -> Predictor:
-    """A :class:`Predictor` from a shipped model name (``"default"``) or a checkpoint path. A classic
-    weights file (``posekit.classic``: ``ps``, ``pcps``, ``ps_cnn``) gives that method's predictor, with
-    the same ``predict(image, boxes=None) -> list[Prediction]`` (it takes no overrides).
+               backend: str = "auto", threads: int | None = None, **predictor_kwargs) -> Predictor:
+    """A :class:`Predictor` from a shipped model name (``"default"``), a checkpoint path, or a folder
+    exported by ``posekit export --format onnx``. A classic weights file (``posekit.classic``: ``ps``,
+    ``pcps``, ``ps_cnn``) gives that method's predictor, with the same ``predict(image, boxes=None) ->
+    list[Prediction]`` (it takes no overrides).
 
     ``overrides`` are dotted ``key=value`` changes to the checkpoint's stored config applied before the
     model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone, or
     ``["predict.detector="]`` to run without the person detector. ``predictor_kwargs`` override the
-    stored ``predict`` settings (``detector`` may then be a :class:`PersonDetector`)."""
+    stored ``predict`` settings (``detector`` may then be a :class:`PersonDetector`).
+
+    backend: "torch", "onnxruntime" (the networks run by ONNX Runtime on the CPU: a checkpoint is exported
+        once into ``~/.cache/posekit/onnx``, see :mod:`posekit.onnx_backend`), or "auto" (ONNX Runtime
+        where it is installed and the device is the CPU, else PyTorch). Everything around the networks is
+        the same code on both.
+    threads: ONNX Runtime's threads (None = ``torch.get_num_threads()``); PyTorch's are the caller's
+        ``torch.set_num_threads``."""
     path = _checkpoint_path(name_or_path)
+    from posekit.onnx_backend import is_export
+
+    if is_export(path):
+        if backend == "torch":
+            raise ValueError(f"{path} is an ONNX export: it runs with backend 'onnxruntime' (or 'auto')")
+        return _load_onnx(path, overrides, threads, predictor_kwargs)
     state = safe_load(path)
     from posekit.classic.io import build_predictor, is_classic
 
@@ -499,10 +543,32 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     config, cfg = stored_config(state, overrides)
     if cfg.data.kind == "detection":
         raise ValueError(f"{path} is a person detector, not a pose model; pose models name it in predict.detector")
+    if resolve_backend(backend, device) == "onnxruntime":
+        from posekit.onnx_backend import cached_export
+
+        # the overrides that shape the exported networks (the model's, and which detector) go into the
+        # export; the other predict.* settings apply at load, so changing them needs no new export
+        shaping = [o for o in overrides or [] if not o.startswith("predict.") or o.startswith("predict.detector=")]
+        settings = [o for o in overrides or [] if o not in shaping]
+        return _load_onnx(cached_export(path, shaping), settings, threads, predictor_kwargs)
     model = build_model(cfg)
     _load_state(model, state, path)
+
+    def detector() -> PersonDetector | None:
+        name = cfg.predict.detector
+        return load_detector(detector_path(name, path), device, cfg.predict.detector_size,
+                             cfg.predict.detector_threshold) if name else None
+
+    return _assemble(cfg, config, model, detector, device, predictor_kwargs)
+
+
+def _assemble(cfg: Config, config: dict, model, detector, device: str | None, predictor_kwargs: dict) -> Predictor:
+    """The :class:`Predictor` for a pose network (PyTorch module or ONNX Runtime network) and its stored
+    config: the settings stored with the weights unless ``predictor_kwargs`` says otherwise; ``detector``
+    builds the person detector (called only when ``predictor_kwargs`` names none)."""
     codec = build_codec(cfg)
     skeleton = get_skeleton(cfg.model.skeleton)
+    predictor_kwargs = dict(predictor_kwargs)
     predictor_kwargs.setdefault("padding", cfg.data.padding)
     if "use_detector" not in (config.get("predict") or {}):
         # saved before HOG candidates became opt-in (2026-11-29): they were on, and the benchmark rows of
@@ -514,12 +580,32 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     for key, value in settings.items():  # settings stored with the weights
         predictor_kwargs.setdefault(key, value)
     if "detector" not in predictor_kwargs:
-        name = cfg.predict.detector
-        if name and not Path(name).exists() and not (WEIGHTS_DIR / f"{name}.pt").exists():
-            name = str(path.parent / name)  # a detector stored beside the pose checkpoint
-        predictor_kwargs["detector"] = load_detector(name, device, cfg.predict.detector_size,
-                                                     cfg.predict.detector_threshold) if name else None
+        predictor_kwargs["detector"] = detector()
     return Predictor(model, codec, skeleton, device=device, **predictor_kwargs)
+
+
+def _load_onnx(folder: Path, overrides: list[str] | None, threads: int | None, predictor_kwargs: dict) -> Predictor:
+    """A :class:`Predictor` whose networks are an exported folder's ONNX files run by ONNX Runtime; only
+    ``predict.*`` overrides apply (the rest of the config is baked into the networks)."""
+    from posekit.onnx_backend import OnnxNetwork, read_manifest
+
+    bad = [o for o in overrides or [] if not o.startswith("predict.")]
+    if bad:
+        raise ValueError(f"{folder}: an ONNX export takes only predict.* overrides (the rest is in its networks): "
+                         f"{', '.join(bad)}")
+    manifest = read_manifest(folder)
+    config, cfg = stored_config({"config": manifest["pose"]["config"]}, overrides)
+    model = OnnxNetwork(folder / manifest["pose"]["file"], threads)
+
+    def detector() -> PersonDetector | None:
+        det = manifest.get("detector")
+        if not det or not cfg.predict.detector:
+            return None
+        _, det_cfg = stored_config({"config": det["config"]})
+        return PersonDetector(OnnxNetwork(folder / det["file"], threads), _detector_codec(det_cfg, det["calibration"]),
+                              device="cpu", size=cfg.predict.detector_size, threshold=cfg.predict.detector_threshold)
+
+    return _assemble(cfg, config, model, detector, "cpu", predictor_kwargs)
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, half: bool = True,
