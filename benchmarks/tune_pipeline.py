@@ -71,6 +71,11 @@ def main() -> None:
     ap.add_argument("--val-images", type=int, default=200, help="held-out training images scored (first N)")
     ap.add_argument("--pair-only", action="store_true",
                     help="step 0 only: choose the pose/detector pair at the shipped settings, no grid")
+    ap.add_argument("--overlap-only", action="store_true",
+                    help="only the whole-image candidate's skip overlap (predict.whole_image_overlap), at the "
+                         "shipped settings of the first --pose/--detector")
+    ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                    help="the networks' backend (scores are the same within noise; onnxruntime is faster)")
     ap.add_argument("--coco-images", type=int, default=0, help="first N COCO-mini train photos (0 = all 80)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -78,7 +83,9 @@ def main() -> None:
     coco_train = load("coco", data / "coco_mini", split="train2017")
     if args.coco_images:
         coco_train = coco_train[: args.coco_images]
-    fits = {d: calibrate(Path(d), coco_train) for d in args.detector}
+    # (--overlap-only studies a shipped pair: its detector keeps the calibration it ships with)
+    fits = {d: (*safe_load(d)["calibration"], "as stored") if args.overlap_only else calibrate(Path(d), coco_train)
+            for d in args.detector}
     for d, (a, b, cal) in fits.items():
         print(f"{d}: calibration a={a:.3f} b={b:.3f} {cal}")
     cfg = load_config(args.config)
@@ -89,19 +96,22 @@ def main() -> None:
 
     chosen = {"pose": args.pose[0], "detector": args.detector[0]}
 
-    def run(refine: int, flip: bool, size: int, thr: float, whole: float, decode: str, nms: float = 0.9) -> dict:
+    def run(refine: int, flip: bool, size: int, thr: float, whole: float, decode: str, nms: float = 0.9,
+            overlap: float = 0.0) -> dict:
         overrides = [f"predict.detector={chosen['detector']}", f"predict.refine_steps={refine}",
                      f"predict.flip_test={str(flip).lower()}", f"predict.detector_size={size}",
                      f"predict.detector_threshold={thr}", f"predict.whole_image={whole}",
-                     "predict.box_threshold=0.25", f"codec.refine={decode}", f"predict.oks_nms={nms}"]
-        predictor = load_model(chosen["pose"], device="cpu", overrides=overrides)
+                     "predict.box_threshold=0.25", f"codec.refine={decode}", f"predict.oks_nms={nms}",
+                     f"predict.whole_image_overlap={overlap}"]
+        predictor = load_model(chosen["pose"], device="cpu", overrides=overrides, backend=args.backend)
         t0 = time.perf_counter()
         oks = evaluate_oks(predictor, coco_train, progress=False)
         t_coco = (time.perf_counter() - t0) / len(coco_train)
         pred, gt, heads = predict_dataset(predictor, held_out, match="nearest", progress=False)
         pck = score(pred, gt, predictor.skeleton, heads)["pck@0.2"]
         row = {**chosen, "refine_steps": refine, "flip_test": flip, "detector_size": size, "detector_threshold": thr,
-               "whole_image": whole, "decoding": decode, "oks_nms": nms, "coco_train_oks_ap": oks["AP"],
+               "whole_image": whole, "decoding": decode, "oks_nms": nms, "whole_image_overlap": overlap,
+               "coco_train_oks_ap": oks["AP"],
                "heldout_pck@0.2": pck,
                "coco_ms_per_image": round(1000 * t_coco, 1)}
         rows.append(row)
@@ -123,13 +133,17 @@ def main() -> None:
             chosen.update(pose=pose, detector=detector)
             run(1, True, 352, 0.1, 0.3, "dark")["coco_train_oks_ap_gt_boxes"] = gt_box_ap[pose]
         chosen.update({k: best()[k] for k in ("pose", "detector")})
-    if not args.pair_only:
+    if args.overlap_only:  # at the pair's shipped settings (2026-11-29): when to skip the whole-image crop
+        for overlap in (0.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1):
+            run(1, True, 352, 0.1, 0.3, "dark", 0.9, overlap)
+    elif not args.pair_only:
         grid(run, best, offsets)
     a, b, cal = fits[chosen["detector"]]
     Path(args.out).write_text(json.dumps({"machine": machine(), "calibration": [a, b], "calibration_fit": cal,
                                           "pose": chosen["pose"], "detector": chosen["detector"],
                                           "candidates": {"pose": args.pose, "detector": args.detector},
-                                          "pair_only": args.pair_only,
+                                          "pair_only": args.pair_only, "overlap_only": args.overlap_only,
+                                          "backend": args.backend,
                                           "heldout_images": len(held_out), "rows": rows}, indent=2))
 
 

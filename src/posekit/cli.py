@@ -1,4 +1,4 @@
-"""``posekit`` command line: data stats/show, train, eval, predict, demo, models.
+"""``posekit`` command line: data stats/show, train, eval, predict, demo, export, models.
 
 Errors a user can cause (bad paths, malformed files, bad config keys) print one clear line naming the
 file and exit with status 2, never a bare traceback.
@@ -91,7 +91,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         samples = present
     if args.limit:
         samples = samples[: args.limit]
-    predictor = load_model(args.model, device=args.device, overrides=args.set)
+    predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
     boxes = GT_BOX_SOURCES.get(fmt, KEYPOINT_BOX_SOURCE)
     protocol = f"ground-truth boxes: {boxes}" if args.gt_boxes else "whole images, no ground-truth boxes"
     report = {"model": str(args.model), "overrides": args.set, "data": args.data, "split": args.split,
@@ -136,7 +136,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from posekit.types import results_json
     from posekit.viz import draw_predictions, save_image
 
-    predictor = load_model(args.model, device=args.device, overrides=args.set)
+    predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
     inputs = list(iter_inputs(args.paths))
     if not inputs:
         raise ValueError(f"no images or videos in {args.paths}")
@@ -199,7 +199,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from posekit.infer import load_model
     from posekit.viz import draw_predictions, save_image
 
-    predictor = load_model("default", device=args.device)
+    predictor = load_model("default", device=args.device, **_runtime(args))
     image = read_image(DEMO_IMAGE)
     preds = predictor.predict(image)
     out = Path(args.out) if args.out else _default_out("demo_pose.png")
@@ -215,10 +215,61 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
+    if args.format == "onnx":
+        return _export_onnx(args)
+    if args.int8 or args.calibration:
+        raise ValueError("--int8 and --calibration apply to --format onnx")
     from posekit.infer import export_checkpoint
 
     out = export_checkpoint(args.checkpoint, args.out, half=not args.fp32, overrides=args.set)
     print(f"{args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+def _export_onnx(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from posekit.data import load, parse_spec
+    from posekit.data.dataset import read_image
+    from posekit.onnx_backend import export_pipeline
+
+    calibration = None
+    if args.int8:
+        if not args.calibration:
+            raise ValueError("--int8 needs --calibration FORMAT:PATH: training images to calibrate on")
+        fmt, path = parse_spec(args.calibration)
+        if fmt == "lsp" and args.calibration_split != "train":
+            raise ValueError("LSP images 1001-2000 are the test set: calibrate with --calibration-split train")
+        samples = load(fmt, path, split=args.calibration_split)
+        pick = np.random.default_rng(0).choice(len(samples), min(args.calibration_images, len(samples)), replace=False)
+        calibration = [read_image(samples[i].image_path) for i in sorted(pick)]
+    manifest = export_pipeline(args.checkpoint, args.out, overrides=args.set,
+                               quantize="int8" if args.int8 else None, calibration=calibration)
+    files = [manifest["pose"]["file"]] + ([manifest["detector"]["file"]] if manifest["detector"] else [])
+    sizes = ", ".join(f"{f} {(Path(args.out) / f).stat().st_size / 1e6:.1f} MB" for f in files)
+    check = manifest["check"]
+    print(f"{args.checkpoint} -> {args.out}: {sizes}{' (int8)' if args.int8 else ''}; batch dynamic"
+          + ("; detector input H, W dynamic (multiples of 32)" if manifest["detector"] else ""))
+    print(f"checked on the demo photo: {check['people_onnx']} people (PyTorch {check['people_torch']}), keypoints "
+          f"within {check['max_keypoint_diff_px']:.3f} px of PyTorch's")
+    print(f"run it: posekit predict IMAGE --model {args.out}")
+
+
+def _runtime(args: argparse.Namespace) -> dict:
+    """``--backend`` / ``--threads`` as load_model arguments; ``--threads`` also sets PyTorch's threads."""
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return {"backend": args.backend, "threads": args.threads or None}
+
+
+def _add_runtime_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
+                   help="what runs the networks: onnxruntime (CPU; needs pip install 'posekit[onnx]'; a "
+                        "checkpoint is exported once into ~/.cache/posekit/onnx), torch, or auto = "
+                        "onnxruntime where it is installed and the device is the CPU")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for the networks (0 = the libraries' "
+                   "default)")
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -273,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "protocol gives (COCO bbox, MPII centre/scale, LSP keypoint box) instead of finding people")
     p.add_argument("--limit", type=int, default=0, help="first N images only (0 = all)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
+    _add_runtime_arguments(p)
     _add_set_argument(p)
     p.set_defaults(func=_cmd_eval)
 
@@ -282,19 +334,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write COCO results here (image_id + file_name per person)")
     p.add_argument("--draw", default=None, help="folder for drawings (PNG) and annotated videos (MP4)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
+    _add_runtime_arguments(p)
     _add_set_argument(p)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("demo", help="run the default model on a bundled street photo", formatter_class=fmt)
     p.add_argument("--out", default=None, help="drawing path (default: a new temporary folder, printed)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
+    _add_runtime_arguments(p)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("export", help="slim a training checkpoint to weights + config for predict/eval",
-                       formatter_class=fmt)
-    p.add_argument("checkpoint", help="a checkpoint written by posekit train (best.pt / last.pt)")
-    p.add_argument("--out", required=True, help="where to write the slim checkpoint")
-    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16 storage)")
+    p = sub.add_parser("export", help="slim a training checkpoint to weights + config for predict/eval, or "
+                       "export a model and its person detector to ONNX", formatter_class=fmt)
+    p.add_argument("checkpoint", help="a checkpoint written by posekit train (best.pt / last.pt); with --format "
+                   "onnx also a shipped model name ('default')")
+    p.add_argument("--out", required=True, help="where to write the slim checkpoint (pt) or the folder (onnx)")
+    p.add_argument("--format", default="pt", choices=("pt", "onnx"),
+                   help="pt: slim PyTorch checkpoint; onnx: a folder with pose.onnx, detector.onnx and "
+                        "posekit.json for the onnxruntime backend (load it with --model DIR)")
+    p.add_argument("--fp32", action="store_true", help="pt: keep float32 weights (default: float16 storage)")
+    p.add_argument("--int8", action="store_true", help="onnx: static int8 quantisation (needs --calibration)")
+    p.add_argument("--calibration", default=None, metavar="FORMAT:PATH",
+                   help="onnx --int8: training images to calibrate on, e.g. lsp:../shared/datasets/lsp")
+    p.add_argument("--calibration-split", default="train", help="the calibration set's split (never a test split)")
+    p.add_argument("--calibration-images", type=int, default=100, help="how many calibration images (seeded draw)")
     _add_set_argument(p)
     p.set_defaults(func=_cmd_export)
 

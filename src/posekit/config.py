@@ -124,7 +124,9 @@ class PredictConfig:
     higher-scoring one with OKS above this are dropped. max_people: at most this many per image.
     whole_image: > 0 adds the whole image as one more person box with this box score (a prior), posed
     and rescored like the detector's boxes: person-centred photos keep working where the detector
-    misses or mis-boxes their one person; 0 = detector boxes only.
+    misses or mis-boxes their one person; 0 = detector boxes only. whole_image_overlap: > 0 skips that
+    candidate when a detected box already covers the image with at least this IoU (the two crops would
+    pose the same person twice, at twice the cost); 0 = never skipped.
     refine_steps: re-crop passes on the box of the previous pass's keypoints. box_threshold: the keypoints
     that shape that box score at least this fraction of the best one. use_detector: OpenCV's HOG people
     boxes as extra candidates of the detector-less search (a fallback, off unless asked for).
@@ -141,6 +143,7 @@ class PredictConfig:
     oks_nms: float = 0.9
     max_people: int = 20
     whole_image: float = 0.0
+    whole_image_overlap: float = 0.0
 
 
 @dataclass(frozen=True)

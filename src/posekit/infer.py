@@ -202,8 +202,9 @@ class Predictor:
     box_threshold: the keypoints that imply that box are those scoring at least this fraction of the
         pass's best keypoint score (0 = all of them).
     use_detector: HOG candidates in the detector-less search.
-    person_threshold, oks_nms, max_people, whole_image: see :class:`~posekit.config.PredictConfig` (for the
-        detector's people; the detector-less search always returns its one best candidate, as before).
+    person_threshold, oks_nms, max_people, whole_image, whole_image_overlap: see
+        :class:`~posekit.config.PredictConfig` (for the detector's people; the detector-less search always
+        returns its one best candidate, as before).
     """
 
     def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, skeleton: Skeleton, device: str | None = None,
@@ -211,7 +212,8 @@ class Predictor:
                  refine_steps: int = PredictConfig.refine_steps, use_detector: bool = PredictConfig.use_detector,
                  box_threshold: float = PredictConfig.box_threshold, detector: PersonDetector | None = None,
                  person_threshold: float = PredictConfig.person_threshold, oks_nms: float = PredictConfig.oks_nms,
-                 max_people: int = PredictConfig.max_people, whole_image: float = PredictConfig.whole_image) -> None:
+                 max_people: int = PredictConfig.max_people, whole_image: float = PredictConfig.whole_image,
+                 whole_image_overlap: float = PredictConfig.whole_image_overlap) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.codec = codec
@@ -226,6 +228,7 @@ class Predictor:
         self.oks_nms = oks_nms
         self.max_people = max_people
         self.whole_image = whole_image
+        self.whole_image_overlap = whole_image_overlap
         self.input_size = tuple(codec.input_size)
         self._hog = None
 
@@ -330,8 +333,11 @@ class Predictor:
         # person-centred photo (LSP-like) is posed even when the detector misses or mis-boxes them; only
         # where a person could fill the image: nobody detected, or the largest detection half its height.
         whole = self.whole_image > 0 and (n_detected == 0 or boxes[:, 3].max() >= 0.5 * h)
+        image_box = np.array([[-0.5, -0.5, w, h]])
+        if whole and n_detected and self.whole_image_overlap > 0:  # a detection is already that crop
+            whole = box_iou(image_box, boxes).max() < self.whole_image_overlap
         if whole:
-            boxes = np.concatenate([boxes, [[-0.5, -0.5, w, h]]])
+            boxes = np.concatenate([boxes, image_box])
             box_scores = np.concatenate([box_scores, [self.whole_image]])
         if len(boxes) == 0:
             return []

@@ -145,7 +145,8 @@ def _quiet_exporter():
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):  # its failures are re-raised with the cause
             warnings.simplefilter("ignore")
             yield
     finally:
