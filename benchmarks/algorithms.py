@@ -176,7 +176,7 @@ def score_variant(name: str, threads: int) -> dict:
         export_checkpoint(run_dir(trained) / "best.pt", weights)
     torch.set_num_threads(threads)
     overrides = spec.get("eval_overrides", [])
-    predictor = load_model(weights, device="cpu", overrides=overrides)
+    predictor = load_model(weights, device="cpu", backend="torch", overrides=overrides)
     samples = test_samples()
     pred, gt, heads = predict_dataset(predictor, samples, progress=False)  # keeps the log readable
     metrics = score(pred, gt, predictor.skeleton, heads)
@@ -226,7 +226,8 @@ def retime_rows(threads: int) -> None:
     for row in read_rows():
         if row["name"] not in VARIANTS:  # the classic rows (ps, pcps, ps_cnn): timed by benchmarks/classic.py score
             continue
-        predictor = load_model(row["weights"], device="cpu", overrides=VARIANTS[row["name"]].get("eval_overrides"))
+        predictor = load_model(row["weights"], device="cpu", backend="torch",
+                               overrides=VARIANTS[row["name"]].get("eval_overrides"))
         net_ms, predict_ms = time_predictor(predictor, image)
         row.update(infer_ms=round(predict_ms, 1), infer_ms_network=round(net_ms, 2), threads=threads,
                    machine=machine())

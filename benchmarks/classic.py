@@ -62,7 +62,7 @@ def cache_cnn(which: str, limit: int) -> Path:
     torch.set_num_threads(1)
     _, val, test = splits()
     samples = (val if which == "val" else test)[: limit or None]
-    base = load_model("default", device="cpu")
+    base = load_model("default", device="cpu", backend="torch")
     aspect = base.input_size[0] / base.input_size[1]
     hms, mats, plain, times = [], [], [], []
     for i, s in enumerate(samples):
@@ -108,7 +108,7 @@ def decode_cached(cache, decoder) -> np.ndarray:
 
 def load_cache(which: str) -> dict:
     d = dict(np.load(RUNS / f"cnn_{which}.npz"))
-    d["codec"] = load_model("default", device="cpu").codec
+    d["codec"] = load_model("default", device="cpu", backend="torch").codec
     return d
 
 
@@ -132,7 +132,7 @@ def cnn_springs():
     from posekit.classic.tree import LSP14_PARENTS, Springs
 
     train, _, _ = splits()
-    base = load_model("default", device="cpu")
+    base = load_model("default", device="cpu", backend="torch")
     poses, labelled = crop_poses(train, base.codec, base.padding)
     return Springs.fit(poses, np.array(LSP14_PARENTS), labelled), len(poses)
 
@@ -163,7 +163,7 @@ def tune_cnn() -> None:
             grid.append(r)
             print(r, flush=True)
     best = max(grid, key=lambda r: r["pck@0.2"])
-    base = load_model("default", device="cpu")
+    base = load_model("default", device="cpu", backend="torch")
     dec = TreeDecoder(np.array(LSP14_PARENTS), springs, base.codec, 1.0, best["strength"], best["floor"])
     predictor = TreeDecodingPredictor(base, dec)
     training = {"springs_from": f"{n_poses} training poses (LSP train + LSPet minus validation)",
@@ -411,7 +411,7 @@ def score_method(name: str) -> dict:
 
     torch.set_num_threads(1)
     weights = (WEIGHTS / f"{name}.pt").relative_to(REPO)
-    predictor = load_model(weights, device="cpu")
+    predictor = load_model(weights, device="cpu", backend="torch")
     samples = load("lsp", DATA_ROOT / "lsp", split="test")
     t0 = time.perf_counter()
     pred, gt, heads = predict_dataset(predictor, samples, progress=False)
@@ -471,7 +471,7 @@ def retime() -> None:
         if not path.exists():
             continue
         row = json.loads(path.read_text())
-        predictor = load_model(REPO / row["weights"], device="cpu")
+        predictor = load_model(REPO / row["weights"], device="cpu", backend="torch")
         row.update(infer_ms=round(median_ms(lambda p=predictor: p.predict(image), warmup=3, repeats=20), 1),
                    machine=machine())
         path.write_text(json.dumps(row, indent=1))

@@ -88,7 +88,7 @@ def main() -> None:
         ap.error("--config is required")
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
-    predictor = load_model(args.model, device="cpu", flip_test=False)
+    predictor = load_model(args.model, device="cpu", backend="torch", flip_test=False)
     rows = []
     each = load_each_source(cfg)
     # the training run's own validation split (over all sources together), then grouped by source

@@ -47,7 +47,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = Path(args.data)
 
-    predictor = load_model(args.model, device="cpu")
+    predictor = load_model(args.model, device="cpu", backend="torch")
     samples = load("lsp", data / "lsp", split="test")
     if args.limit:
         samples = samples[: args.limit]

@@ -10,7 +10,8 @@ PCK@0.2 of the top-scoring person, COCO-mini val OKS-AP, no boxes); agreement wi
 within 0.5 px, over all LSP test people). Whether int8 is kept is decided on validation only: COCO-mini
 *train* OKS-AP and the default's held-out training images (PCK@0.2), as benchmarks/tune_pipeline.py.
 The int8 calibration images come from the training part of the default's training sources (never the
-held-out part, never a test set). Writes ``onnx.json`` and ``onnx.md`` beside this file.
+held-out part, never a test set). Writes ``onnx.json`` and ``onnx_table.md`` beside this file (the
+reading of them is ``onnx.md``).
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def main() -> None:
     report["machine"] = machine()
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    out.with_suffix(".md").write_text(markdown(report))
+    out.with_name(out.name + "_table.md").write_text(markdown(report))
     print(markdown(report))
 
 

@@ -225,15 +225,18 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="first N images of each set (smoke runs)")
     ap.add_argument("--out", default=str(HERE / "real_photos"))
     ap.add_argument("--set", action="append", default=[], help="predictor setting overrides (as posekit eval)")
+    ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                    help="what runs the networks (torch: what the README's first command installs)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
-    predictor = load_model(args.model, device="cpu", overrides=args.set)
+    predictor = load_model(args.model, device="cpu", overrides=args.set, backend=args.backend)
     lim = (lambda x: x[: args.limit]) if args.limit else (lambda x: x)
-    report: dict = {"model": args.model, "overrides": args.set, "machine": machine(),
+    report: dict = {"model": args.model, "overrides": args.set, "backend": args.backend, "machine": machine(),
                     "date": datetime.date.today().isoformat(),
                     "command": "python benchmarks/real_photos.py " + " ".join(
                         [f"--model {args.model}", f"--threads {args.threads}"] + [f"--set {s}" for s in args.set]
+                        + ([f"--backend {args.backend}"] if args.backend != "torch" else [])
                         + ([f"--limit {args.limit}"] if args.limit else []))}
 
     coco = lim(load("coco", data / "coco_mini", split="val2017"))

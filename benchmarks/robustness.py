@@ -229,7 +229,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from posekit.infer import load_model
 
-    predictor = load_model(args.model, device="cpu")
+    predictor = load_model(args.model, device="cpu", backend="torch")
     clean, rows, metric = (lsp if args.dataset == "lsp" else multi_person)(args, predictor)
     summary = {kind: {"pck": v, "mean": round(float(np.mean(v)), 2), "mean_drop": round(clean - float(np.mean(v)), 2)}
                for kind, v in rows.items()}

@@ -126,7 +126,8 @@ def main() -> None:
     if len(args.pose) * len(args.detector) > 1:
         gt_box_ap = {}
         for pose in args.pose:
-            predictor = load_model(pose, device="cpu", overrides=["predict.refine_steps=1", "codec.refine=dark"])
+            predictor = load_model(pose, device="cpu", backend="torch",
+                                   overrides=["predict.refine_steps=1", "codec.refine=dark"])
             gt_box_ap[pose] = evaluate_oks(predictor, coco_train, gt_boxes=True, progress=False)["AP"]
             print(pose, "COCO-mini train OKS-AP in the annotated boxes", gt_box_ap[pose], flush=True)
         for pose, detector in itertools.product(args.pose, args.detector):

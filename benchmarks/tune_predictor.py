@@ -43,8 +43,8 @@ def main() -> None:
     rows = []
     for refine_steps, detector, box_threshold in itertools.product(args.refine_steps, args.detector,
                                                                    args.box_threshold):
-        predictor = load_model(args.model, device="cpu", refine_steps=refine_steps, use_detector=bool(detector),
-                               box_threshold=box_threshold)
+        predictor = load_model(args.model, device="cpu", backend="torch", refine_steps=refine_steps,
+                               use_detector=bool(detector), box_threshold=box_threshold)
         pred, gt, heads = predict_dataset(predictor, val, progress=False)
         m = score(pred, gt, predictor.skeleton, heads)
         rows.append({"refine_steps": refine_steps, "use_detector": bool(detector), "box_threshold": box_threshold,

@@ -218,13 +218,14 @@ def _sha256(path: Path) -> str:
 
 def export_pipeline(weights: str | Path, out_dir: str | Path, overrides: list[str] | None = None,
                     quantize: str | None = None, calibration: list[np.ndarray] | None = None,
-                    check_image: np.ndarray | None = None) -> dict:
+                    check_image: np.ndarray | None = None, int8_options: dict | None = None) -> dict:
     """Export a pose model (and its person detector) for the ONNX Runtime backend into ``out_dir``.
 
     weights: a shipped model name ("default") or a checkpoint path; ``overrides`` as in
         :func:`~posekit.infer.load_model` (they shape the stored config, e.g. ``predict.refine_steps=0``).
     quantize: None (float32) or "int8" (static QDQ quantisation; ``calibration`` = uint8 BGR training
         images: whole photos for the detector, person crops are cut from them by the torch pipeline).
+    int8_options: keyword arguments of :func:`quantize_pipeline` (``float_heads``).
     check_image: a uint8 BGR photo predicted by both backends to check the whole pipeline (None = the
         bundled demo photo); the largest keypoint difference is stored in the manifest.
 
@@ -269,7 +270,7 @@ def export_pipeline(weights: str | Path, out_dir: str | Path, overrides: list[st
             "calibration": [float(v) for v in detector.codec.calibration],
             "input": "image (N, 3, H, W) normalised RGB, N, H and W dynamic (H, W multiples of 32)"}
     if quantize == "int8":
-        manifest["calibration"] = quantize_pipeline(out_dir, torch_predictor, calibration)
+        manifest["calibration"] = quantize_pipeline(out_dir, torch_predictor, calibration, **(int8_options or {}))
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1))
     manifest["check"] = check_export(out_dir, torch_predictor, check_image)
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -294,13 +295,23 @@ class _Recorder:
         return self
 
 
-def quantize_pipeline(out_dir: Path, torch_predictor, images: list[np.ndarray]) -> dict:
+def quantize_pipeline(out_dir: Path, torch_predictor, images: list[np.ndarray], float_heads: bool = False) -> dict:
     """Replace the float32 ONNX networks in ``out_dir`` by int8 ones: ONNX Runtime's static quantisation
-    (QDQ format, per-channel int8 weights, uint8 activations with MinMax ranges). The calibration inputs
-    are exactly what the networks receive when ``torch_predictor`` predicts ``images`` (uint8 BGR training
+    (QDQ format, per-channel int8 weights, uint8 activations with MinMax ranges). The calibration inputs are
+    exactly what the networks receive when ``torch_predictor`` predicts ``images`` (uint8 BGR training
     photos): person crops (with their mirror images) for the pose network, letterboxed photos for the
-    detector. Returns what was used, for the manifest."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    detector. (Percentile ranges are not offered: ONNX Runtime's percentile calibrator needs every batch
+    of one shape, and the detector's inputs take each photo's aspect.)
+
+    float_heads: keep the convolutions that write the outputs in float32 (:func:`_output_heads`).
+    Returns what was used, for the manifest."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     pose, detector = _Recorder(torch_predictor.model), None
@@ -333,11 +344,30 @@ def quantize_pipeline(out_dir: Path, torch_predictor, images: list[np.ndarray]) 
         with _quiet_exporter():
             quant_pre_process(str(path), str(prepared))  # shape inference + folding, as ORT recommends
             quantize_static(str(prepared), str(path), Reader(recorder.inputs), quant_format=QuantFormat.QDQ,
-                            per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+                            per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                            calibrate_method=CalibrationMethod.MinMax,
+                            nodes_to_exclude=_output_heads(prepared) if float_heads else [])
         prepared.unlink()
         done[file] = {"batches": len(recorder.inputs), "inputs": int(sum(len(x) for x in recorder.inputs))}
-    return {"images": len(images), "networks": done, "method": "static QDQ, per-channel int8 weights, "
-            "uint8 activations, MinMax calibration"}
+    return {"images": len(images), "networks": done, "float_heads": float_heads,
+            "method": "static QDQ, per-channel int8 weights, uint8 activations, MinMax ranges"}
+
+
+def _output_heads(path: Path) -> list[str]:
+    """Names of the convolutions that write the network's outputs (through reshapes and activations only),
+    the layers whose small differences decoding reads most (DARK's log-heatmap derivatives, offsets)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    heads = []
+    for output in graph.output:
+        node = producer.get(output.name)
+        while node is not None and node.op_type in ("Reshape", "Sigmoid", "Transpose", "Identity", "Flatten"):
+            node = producer.get(node.input[0])
+        if node is not None and node.op_type == "Conv":
+            heads.append(node.name)
+    return heads
 
 
 def _letterbox_example(size: int) -> tuple[int, int]:

@@ -106,7 +106,7 @@ class TreeDecodingPredictor(Predictor):
     def from_state(cls, state: dict, device: str | None = None) -> TreeDecodingPredictor:
         from posekit.infer import load_model
 
-        base = load_model(state["base"], device=device)
+        base = load_model(state["base"], device=device, backend="torch")
         decoder = TreeDecoder(state["parents"], Springs.from_dict(state["springs"]), base.codec,
                               state["temperature"], state["strength"], state["floor"])
         return cls(base, decoder)
