@@ -430,7 +430,8 @@ def cached_export(weights: str | Path, overrides: list[str] | None = None) -> Pa
     path = _checkpoint_path(weights)
     folder = cache_dir() / cache_key(path, overrides)
     if not (folder / MANIFEST).exists():
-        logging.getLogger(__name__).warning("exporting %s to ONNX once (cached in %s)", weights, folder)
+        logging.getLogger(__name__).warning("exporting %s to ONNX for ONNX Runtime, once (about 10 s; cached in "
+                                            "%s; --backend torch skips it)", path.name, folder)
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         export_pipeline(path, tmp, overrides)
         if not (folder / MANIFEST).exists():  # another process may have finished first: keep its copy
