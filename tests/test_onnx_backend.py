@@ -126,3 +126,19 @@ def test_int8_export_calibrates_on_training_images_and_still_finds_the_people(tm
     assert abs(len(people) - manifest["check"]["people_torch"]) <= 1
     with pytest.raises(ValueError, match="calibration"):
         export_pipeline("default", tmp_path / "none", quantize="int8")
+
+
+def test_without_onnxruntime_the_cli_says_what_to_install(monkeypatch, capsys):
+    import posekit.onnx_backend as backend
+
+    real_import = __import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name.split(".")[0] == "onnxruntime":
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.__import__", no_onnxruntime)
+    assert not backend.onnxruntime_available()
+    assert main(["predict", str(DEMO_IMAGE), "--backend", "onnxruntime"]) == 2
+    assert "pip install 'posekit[onnx]'" in capsys.readouterr().err

@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         rc = args.func(args)
-    except (DataError, ConfigError, OSError, IndexError, KeyError, ValueError) as e:
+    except (DataError, ConfigError, OSError, IndexError, KeyError, ValueError, ImportError) as e:
         print(f"posekit: error: {e}", file=sys.stderr)
         return 2
     return rc or 0
