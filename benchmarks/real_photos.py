@@ -217,6 +217,22 @@ def markdown(r: dict) -> str:
     return "\n".join(head + lines) + "\n"
 
 
+def remeasure_speed(args: argparse.Namespace, data: Path) -> None:
+    """The speed rows of ``<out>.json`` measured again with the report's own model, settings and backend."""
+    stem = Path(args.out)
+    report = json.loads(stem.with_suffix(".json").read_text())
+    predictor = load_model(report["model"], device="cpu", overrides=report["overrides"],
+                           backend=report.get("backend", "torch"))
+    lsp = load("lsp", data / "lsp", split="test")
+    coco = load("coco", data / "coco_mini", split="val2017")
+    report["speed"] = {"lsp_test": timed(predictor, [s.image_path for s in lsp[:200]]),
+                       "coco_val": timed(predictor, [s.image_path for s in coco]),
+                       "remeasured": datetime.date.today().isoformat() + " with --speed-only"}
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    stem.with_name(stem.name + "_table.md").write_text(markdown(report))
+    print("speed", report["speed"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/datasets")
@@ -227,9 +243,14 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="predictor setting overrides (as posekit eval)")
     ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
                     help="what runs the networks (torch: what the README's first command installs)")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="re-measure only the speed rows of the existing report (e.g. after a run that shared "
+                         "the cores with another job) and rewrite it")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
+    if args.speed_only:
+        return remeasure_speed(args, data)
     predictor = load_model(args.model, device="cpu", overrides=args.set, backend=args.backend)
     lim = (lambda x: x[: args.limit]) if args.limit else (lambda x: x)
     report: dict = {"model": args.model, "overrides": args.set, "backend": args.backend, "machine": machine(),
