@@ -63,13 +63,15 @@ def network_input(image: np.ndarray, M: np.ndarray, input_size: Sequence[int]) -
 
 
 def box_cells(box: np.ndarray, input_size: Sequence[int], heatmap_size: Sequence[int]) -> tuple[slice, slice]:
-    """(rows, columns) of the heatmap cells whose centres lie in an (x, y, w, h) input-pixel box, clipped to
-    the grid (empty slices when none does)."""
+    """(rows, columns) of the heatmap cells an (x, y, w, h) input-pixel box overlaps (a cell covers a
+    stride x stride block of input pixels), clipped to the grid (empty slices when it misses the grid): a
+    small box still reaches the cell it lies in."""
     w, h = heatmap_size
     x0, y0 = input_to_heatmap(np.asarray(box[:2], dtype=np.float64), input_size, heatmap_size)
     x1, y1 = input_to_heatmap(np.asarray(box[:2], dtype=np.float64) + box[2:], input_size, heatmap_size)
-    cols = slice(min(w, max(0, int(np.ceil(x0)))), min(w, max(0, int(np.floor(x1)) + 1)))
-    rows = slice(min(h, max(0, int(np.ceil(y0)))), min(h, max(0, int(np.floor(y1)) + 1)))
+    # cell i spans [i - 0.5, i + 0.5] in heatmap coordinates
+    cols = slice(min(w, max(0, int(np.floor(x0 + 0.5)))), min(w, max(0, int(np.ceil(x1 - 0.5)) + 1)))
+    rows = slice(min(h, max(0, int(np.floor(y0 + 0.5)))), min(h, max(0, int(np.ceil(y1 - 0.5)) + 1)))
     return rows, cols
 
 
