@@ -431,7 +431,7 @@ class BottomUpPredictor:
         self.max_people = max_people
         self.padding = padding
         self.input_size = tuple(codec.input_size)
-        self._flip = limb_flip(codec.limbs, skeleton.flip_index) if flip_test else None
+        self._flip = limb_flip(codec.limbs, skeleton.flip_index)  # (limb permutation, sign) of a mirrored input
 
     @torch.no_grad()
     def maps(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

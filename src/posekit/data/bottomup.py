@@ -141,7 +141,7 @@ class BottomUpDataset(DetectionDataset):
         M = letterbox_matrix(image.shape[1::-1], self.codec.input_size)
         people = self._in_input(sample, kind, M)
         out = []
-        for p, original in zip(people, [q for q in sample.people], strict=True):
+        for p, original in zip(people, sample.people, strict=True):
             if kind == "scene" or original.area is None:
                 box = box_from_keypoints(p.keypoints, margin=0.25)
                 area = float(box[2] * box[3])
@@ -187,7 +187,7 @@ class BottomUpDataset(DetectionDataset):
                 if not p.is_crowd and p.num_labelled:
                     supervised[box_cells(_grown(p.box, PARTIAL_CONTEXT), size, grid)] = True
         for p in people:  # crowds and people without a labelled joint: nothing known inside their box
-            if p.is_crowd or not p.num_labelled:
+            if (p.is_crowd or not p.num_labelled) and p.box[2] > 0 and p.box[3] > 0:
                 supervised[box_cells(p.box, size, grid)] = False
         heatmap_mask = np.repeat(supervised[None], k, axis=0).astype(np.float32)
         paf_mask = np.repeat(supervised[None], len(limbs), axis=0).astype(np.float32)
