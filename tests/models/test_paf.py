@@ -76,7 +76,7 @@ def test_a_few_steps_fit_one_batch():
     assert loss.item() < 0.5 * first
 
 
-def test_the_default_pose_network_initialises_the_backbone(caplog):
+def test_the_default_pose_network_initialises_the_backbone():
     """``model.init_weights: default`` (the shipped pose network): every backbone tensor fits by name and
     shape; only the stages start fresh."""
     from posekit.infer import load_weights
