@@ -14,6 +14,7 @@ from posekit.losses import (
     heatmap_ce_softmax,
     heatmap_l1,
     heatmap_l2,
+    masked_l2,
     offset_loss,
     regression_l1,
     regression_l2,
@@ -191,3 +192,17 @@ def test_heatmap_activation_gives_decodable_maps_in_0_1_for_every_loss():
     assert torch.equal(heatmap_activation("l2")(logits), logits)
     with pytest.raises(ValueError, match="unknown heatmap loss"):
         heatmap_activation("l3")
+
+
+def test_masked_l2_hand_values_and_nan_proof_mask():
+    pred = torch.zeros(1, 2, 2, 2, requires_grad=True)
+    target = torch.tensor([[[[1.0, 2.0], [0.0, 0.0]], [[float("nan"), 0.0], [0.0, 3.0]]]])
+    mask = torch.tensor([[[[1.0, 1.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 1.0]]]])
+    loss = only(masked_l2(pred, target, mask, name="x"))
+    assert loss.item() == pytest.approx((1 + 4 + 9) / 8)  # mean over all 8 cells, the masked one counts 0
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad[0, 1, 0, 0] == 0
+    # an all-ones mask is heatmap_l2 with every joint labelled; a (N, 1, h, w) mask broadcasts
+    clean = torch.nan_to_num(target)
+    assert only(masked_l2(pred, clean, torch.ones(1, 1, 2, 2))).item() == pytest.approx(
+        only(heatmap_l2(pred, clean)).item())

@@ -46,13 +46,16 @@ class ModelConfig:
 @dataclass(frozen=True)
 class CodecConfig:
     """Heatmap codec: network input (W, H), heatmap (w, h), Gaussian sigma in heatmap cells,
-    sub-pixel refinement (none | quarter | dark | offsets: G-RMI voting, for a network with offsets)."""
+    sub-pixel refinement (none | quarter | dark | offsets: G-RMI voting, for a network with offsets).
+    Bottom-up models (``data.kind: bottomup``) use the PAF codec: the same sizes and sigma, plus the
+    half-width of a limb's field band (``limb_width``, input pixels)."""
 
     input_size: tuple[int, int] = (128, 128)
     heatmap_size: tuple[int, int] = (32, 32)
     sigma: float = 2.0
     refine: str = "dark"
     offset_radius: float = 0.0  # > 0: G-RMI offset-field targets within this many input pixels (refine: offsets)
+    limb_width: float = 4.0  # bottomup: a limb's part affinity field covers cells this close to it (input pixels)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ class DataConfig:
     directory). val_fraction of the training *images* (never LSP test) is held out for validation."""
 
     root: str = ""
-    kind: str = "topdown"  # "topdown": person crops for a pose network; "detection": whole images + boxes
+    # "topdown": person crops for a pose network; "detection": whole images + boxes for the person detector;
+    # "bottomup": whole images + every person's keypoints (PAF targets and loss masks) for a bottom-up network
+    kind: str = "topdown"
     train: tuple[SourceConfig, ...] = (
         SourceConfig("lsp", "lsp", "train"),
         SourceConfig("lspet", "lspet", None),
@@ -83,8 +88,8 @@ class DataConfig:
     num_workers: int = 1
     limit: int = 0  # first N images of each source only (0 = all): smoke tests and quick runs
     val: tuple[SourceConfig, ...] = ()  # extra validation-only sources (e.g. COCO-mini train photos)
-    backgrounds: str = ""  # detection: person-free photos for composed scenes ("" = no composed scenes)
-    num_scenes: int = 0  # detection: composed scenes per epoch (from the training people + backgrounds)
+    backgrounds: str = ""  # detection, bottomup: person-free photos for composed scenes ("" = no composed scenes)
+    num_scenes: int = 0  # detection, bottomup: composed scenes per epoch (from the training people + backgrounds)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,10 @@ class Config:
     predict: PredictConfig = field(default_factory=PredictConfig)
 
 
+#: what ``data.kind`` may be (see DataConfig)
+DATA_KINDS = ("topdown", "detection", "bottomup")
+
+
 class ConfigError(ValueError):
     """A configuration key or value that does not fit the dataclasses."""
 
@@ -213,8 +222,8 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
-    if kwargs.get("kind", "topdown") not in ("topdown", "detection"):
-        raise ConfigError(f"{where}.kind: must be 'topdown' or 'detection', got {kwargs['kind']!r}")
+    if kwargs.get("kind", "topdown") not in DATA_KINDS:
+        raise ConfigError(f"{where}.kind: must be one of {', '.join(DATA_KINDS)}, got {kwargs['kind']!r}")
     for k, v in kwargs.items():
         if k.endswith("_every") and k != "eval_every" and v < 1:
             raise ConfigError(f"{where}.{k}: must be >= 1, got {v}")
@@ -277,13 +286,20 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def build_codec(cfg: Config):
     """The codec a config trains and predicts with: a HeatmapCodec for pose networks, a CenterBoxCodec
-    for the person detector (``data.kind: detection``)."""
+    for the person detector (``data.kind: detection``), a PAFCodec over the skeleton's limbs in the
+    paper's tree order for bottom-up networks (``data.kind: bottomup``)."""
     from posekit.codecs.boxes import CenterBoxCodec
     from posekit.codecs.heatmap import HeatmapCodec
+    from posekit.codecs.paf import PAFCodec, skeleton_limbs
+    from posekit.skeletons import get_skeleton
 
     c = cfg.codec
     if cfg.data.kind == "detection":
         return CenterBoxCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size))
+    if cfg.data.kind == "bottomup":
+        return PAFCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size),
+                        limbs=skeleton_limbs(get_skeleton(cfg.model.skeleton)), limb_width=c.limb_width,
+                        sigma=c.sigma)
     return HeatmapCodec(input_size=tuple(c.input_size), heatmap_size=tuple(c.heatmap_size), sigma=c.sigma,
                         refine=c.refine, offset_radius=c.offset_radius)
 
@@ -294,8 +310,11 @@ def build_model(cfg: Config):
     from posekit.skeletons import get_skeleton
 
     skeleton = get_skeleton(cfg.model.skeleton)
+    kwargs = dict(cfg.model.kwargs)
+    if cfg.data.kind == "bottomup":  # one part affinity field per limb of the skeleton
+        kwargs.setdefault("num_limbs", len(skeleton.limbs))
     try:
-        return get_model(cfg.model.name, num_joints=skeleton.num_joints, **cfg.model.kwargs)
+        return get_model(cfg.model.name, num_joints=skeleton.num_joints, **kwargs)
     except TypeError as e:
         raise ConfigError(f"model.kwargs do not fit model {cfg.model.name!r}: {e}") from None
 

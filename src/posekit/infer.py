@@ -14,6 +14,10 @@ so an image with nobody in it gives an empty list.
 Without a detector (models trained before there was one): the single most confident person is searched
 for: the whole image (plus OpenCV's HOG people boxes when ``use_detector`` is set) is a candidate, refined
 by re-cropping, and the candidate with the highest mean keypoint score is returned.
+
+Bottom-up (Cao et al. 2017, :class:`BottomUpPredictor`, for models trained with ``data.kind: bottomup``):
+one network pass over the whole letterboxed image gives every person's part maps and affinity fields, which
+the model's :class:`~posekit.codecs.paf.PAFCodec` groups into people; same ``predict`` interface.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ import torch
 
 from posekit.codecs.boxes import CenterBoxCodec, box_iou
 from posekit.codecs.heatmap import HeatmapCodec
+from posekit.codecs.paf import PAFCodec, limb_flip
 from posekit.codecs.regression import RegressionCodec
 from posekit.config import Config, PredictConfig, apply_overrides, build_codec, build_model, from_dict
+from posekit.data.bottomup import network_input
 from posekit.data.dataset import normalize_image, read_image
 from posekit.data.detection import boxes_to_image, letterbox, letterbox_matrix
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
@@ -299,12 +305,7 @@ class Predictor:
         Returns a list of :class:`~posekit.types.Prediction` (keypoints (K, 3) = (x, y, score) in the
         image's pixels), sorted by score when found here; empty when nobody is found.
         """
-        if image is None:
-            raise TypeError("predict() needs an image: a file path or an H x W x 3 uint8 BGR array, got None")
-        if not isinstance(image, np.ndarray):
-            image = read_image(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
-            raise ValueError(f"image must be a non-empty H x W x 3 uint8 BGR array, got {image.dtype} {image.shape}")
+        image = _checked_image(image)
         h, w = image.shape[:2]
         if boxes is not None:
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -359,28 +360,157 @@ class Predictor:
         frame is searched for every person (nothing carried over, so a person walking in is found at
         once); without one, the single person is tracked by re-cropping on the previous frame's
         keypoint box and re-searched when confidence drops."""
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise ValueError(f"cannot open video: {path}")
         prev: Prediction | None = None
-        index = 0
-        try:
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                if self.detector is None and prev is not None and prev.score > 0.3:
-                    box = self._box_of(prev.keypoints, prev.box)
-                    preds = self.predict(frame, boxes=[box])
-                    if preds[0].score < 0.3:
-                        preds = self.predict(frame)
-                else:
+        for index, frame in video_frames(path):
+            if self.detector is None and prev is not None and prev.score > 0.3:
+                box = self._box_of(prev.keypoints, prev.box)
+                preds = self.predict(frame, boxes=[box])
+                if preds[0].score < 0.3:
                     preds = self.predict(frame)
-                prev = preds[0] if preds else None
-                yield index, frame, preds
-                index += 1
-        finally:
-            cap.release()
+            else:
+                preds = self.predict(frame)
+            prev = preds[0] if preds else None
+            yield index, frame, preds
+
+
+def video_frames(path: str | Path) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, frame uint8 BGR) of every frame of a video; a ValueError when it cannot be opened."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"cannot open video: {path}")
+    index = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield index, frame
+            index += 1
+    finally:
+        cap.release()
+
+
+def _checked_image(image) -> np.ndarray:
+    """A predictor's image argument as a uint8 BGR array (a path is read); clear errors otherwise."""
+    if image is None:
+        raise TypeError("predict() needs an image: a file path or an H x W x 3 uint8 BGR array, got None")
+    if not isinstance(image, np.ndarray):
+        image = read_image(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+        raise ValueError(f"image must be a non-empty H x W x 3 uint8 BGR array, got {image.dtype} {image.shape}")
+    return image
+
+
+class BottomUpPredictor:
+    """Every person of a whole image at once, from a bottom-up network (part affinity fields, Cao et al.
+    2017): the image is letterboxed into the network input (:func:`~posekit.data.bottomup.network_input`,
+    as in training), the network gives part maps and affinity fields, and the model's
+    :class:`~posekit.codecs.paf.PAFCodec` assembles people from them (line integrals, greedy matching limb by
+    limb over the tree); keypoints go back to image pixels through the inverse letterbox.
+
+    model: eval forward -> {"heatmaps": (N, K, h, w), "pafs": (N, 2L, h, w)} (a
+        :class:`~posekit.models.paf.PAFNet` or its ONNX export). codec: the PAFCodec it trained with.
+    skeleton: the model's keypoint definition. flip_test: average the maps and fields with those of the
+        mirrored input (left/right joints and limbs swapped back, the fields' x component negated).
+    person_threshold: people scoring less are not returned (the person score of
+        :meth:`~posekit.codecs.paf.PAFCodec.decode_scored`, in [0, 1]). max_people: at most this many.
+    padding: ``predict(image, boxes)`` looks at each box enlarged this much (as the top-down predictor).
+    """
+
+    detector = None  # no person detector: the network finds the people itself
+
+    def __init__(self, model: torch.nn.Module, codec: PAFCodec, skeleton: Skeleton, device: str | None = None,
+                 flip_test: bool = PredictConfig.flip_test, person_threshold: float = PredictConfig.person_threshold,
+                 max_people: int = PredictConfig.max_people, padding: float = 1.25) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.codec = codec
+        self.skeleton = skeleton
+        self.flip_test = flip_test
+        self.person_threshold = person_threshold
+        self.max_people = max_people
+        self.padding = padding
+        self.input_size = tuple(codec.input_size)
+        self._flip = limb_flip(codec.limbs, skeleton.flip_index)  # (limb permutation, sign) of a mirrored input
+
+    @torch.no_grad()
+    def maps(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, H, W, 3) uint8 BGR network inputs -> (heatmaps (N, K, h, w), pafs (N, L, 2, h, w)) float32,
+        flip-averaged when ``flip_test`` is set."""
+        x = torch.stack([normalize_image(i) for i in inputs]).to(self.device)
+        out, flipped = _forward(self.model, x, self.skeleton.flip_index if self.flip_test else None)
+        n, k, h, w = out["heatmaps"].shape
+        heatmaps = out["heatmaps"].float()
+        pafs = out["pafs"].float().reshape(n, -1, 2, h, w)
+        if flipped is not None:
+            perm, sign = (torch.as_tensor(a, device=heatmaps.device) for a in self._flip)
+            heatmaps = 0.5 * (heatmaps + torch.flip(flipped["heatmaps"].float(), dims=[3])[:, self.skeleton.flip_index])
+            mirrored = torch.flip(flipped["pafs"].float().reshape(n, -1, 2, h, w), dims=[4])[:, perm]
+            mirrored = mirrored * sign[None, :, None, None, None]
+            mirrored = torch.stack([-mirrored[:, :, 0], mirrored[:, :, 1]], dim=2)  # mirror x back
+            pafs = 0.5 * (pafs + mirrored)
+        return heatmaps.cpu().numpy(), pafs.cpu().numpy()
+
+    def _people(self, image: np.ndarray, mats: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
+        """The people (keypoints (K, 3) in image pixels, score) seen through each image -> input matrix."""
+        inputs = np.stack([network_input(image, m, self.input_size) for m in mats])
+        heatmaps, pafs = self.maps(inputs)
+        out = []
+        for people, m in zip(self.codec.decode_scored(heatmaps, pafs), mats):
+            back = invert_affine(m)
+            found = []
+            for kp, score in people:
+                kp = kp.copy()
+                on = kp[:, 2] > 0
+                kp[on, :2] = apply_affine(kp[on, :2], back)
+                found.append((kp, float(score)))
+            out.append(found)
+        return out
+
+    def predict(self, image: str | Path | np.ndarray, boxes: np.ndarray | list | None = None) -> list[Prediction]:
+        """Predict poses.
+
+        image: a path, or an H x W x 3 uint8 array in **BGR** order.
+        boxes: None = every person of the image, sorted by score (empty when nobody is found); or (N, 4)
+            person boxes (x, y, w, h) in image pixels: the region of each, enlarged ``padding`` times, is
+            looked at on its own and the best-scoring person whose keypoints centre lies in the box is
+            returned (keypoints all zero, score 0, when there is none), one prediction per box in their order.
+        Keypoints (K, 3) = (x, y, score) in the image's pixels (missing joints all zero); a person's box is
+        the extent of their keypoints (the given box with ``boxes``).
+        """
+        image = _checked_image(image)
+        if boxes is not None:
+            return self._predict_boxes(image, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+        (people,) = self._people(image, [letterbox_matrix(image.shape[1::-1], self.input_size)])
+        return [Prediction(kp, score, box_from_keypoints(kp), self.skeleton)
+                for kp, score in people if score >= self.person_threshold][: self.max_people]
+
+    def _predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> list[Prediction]:
+        if len(boxes) == 0:
+            return []
+        aspect = self.input_size[0] / self.input_size[1]
+        mats = [affine_matrix(*box_to_center_scale(box, aspect, self.padding), self.input_size) for box in boxes]
+        out = []
+        for box, people in zip(boxes, self._people(image, mats)):
+            inside = [(kp, s) for kp, s in people
+                      if _centre_inside(kp, box)] or people  # nobody centred in the box: the crop's best
+            kp, score = inside[0] if inside else (np.zeros((self.skeleton.num_joints, 3)), 0.0)
+            out.append(Prediction(kp, score, box, self.skeleton))
+        return out
+
+    def predict_video(self, path: str | Path) -> Iterator[tuple[int, np.ndarray, list[Prediction]]]:
+        """Yield (frame_index, frame BGR, predictions) for each frame of a video: every frame on its own."""
+        for index, frame in video_frames(path):
+            yield index, frame, self.predict(frame)
+
+
+def _centre_inside(keypoints: np.ndarray, box: np.ndarray) -> bool:
+    """True when the mean of the found keypoints lies in the (x, y, w, h) box."""
+    on = keypoints[:, 2] > 0
+    if not on.any():
+        return False
+    cx, cy = keypoints[on, :2].mean(axis=0)
+    return bool(box[0] <= cx <= box[0] + box[2] and box[1] <= cy <= box[1] + box[3])
 
 
 def _checkpoint_path(name_or_path: str | Path) -> Path:
@@ -514,11 +644,12 @@ def resolve_backend(backend: str, device: str | None = None) -> str:
 
 
 def load_model(name_or_path: str | Path = "default", device: str | None = None, overrides: list[str] | None = None,
-               backend: str = "auto", threads: int | None = None, **predictor_kwargs) -> Predictor:
+               backend: str = "auto", threads: int | None = None, **predictor_kwargs) -> Predictor | BottomUpPredictor:
     """A :class:`Predictor` from a shipped model name (``"default"``), a checkpoint path, or a folder
-    exported by ``posekit export --format onnx``. A classic weights file (``posekit.classic``: ``ps``,
-    ``pcps``, ``ps_cnn``) gives that method's predictor, with the same ``predict(image, boxes=None) ->
-    list[Prediction]`` (it takes no overrides).
+    exported by ``posekit export --format onnx``; a :class:`BottomUpPredictor` for a bottom-up model (a
+    config with ``data.kind: bottomup``, e.g. part affinity fields). A classic weights file
+    (``posekit.classic``: ``ps``, ``pcps``, ``ps_cnn``) gives that method's predictor, with the same
+    ``predict(image, boxes=None) -> list[Prediction]`` (it takes no overrides).
 
     ``overrides`` are dotted ``key=value`` changes to the checkpoint's stored config applied before the
     model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone, or
@@ -568,14 +699,20 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
     return _assemble(cfg, config, model, detector, device, predictor_kwargs)
 
 
-def _assemble(cfg: Config, config: dict, model, detector, device: str | None, predictor_kwargs: dict) -> Predictor:
+def _assemble(cfg: Config, config: dict, model, detector, device: str | None, predictor_kwargs: dict
+              ) -> Predictor | BottomUpPredictor:
     """The :class:`Predictor` for a pose network (PyTorch module or ONNX Runtime network) and its stored
     config: the settings stored with the weights unless ``predictor_kwargs`` says otherwise; ``detector``
-    builds the person detector (called only when ``predictor_kwargs`` names none)."""
+    builds the person detector (called only when ``predictor_kwargs`` names none). A bottom-up model
+    (``data.kind: bottomup``) gets a :class:`BottomUpPredictor`."""
     codec = build_codec(cfg)
     skeleton = get_skeleton(cfg.model.skeleton)
     predictor_kwargs = dict(predictor_kwargs)
     predictor_kwargs.setdefault("padding", cfg.data.padding)
+    if cfg.data.kind == "bottomup":  # no detector, no crops: the stored settings that apply to it
+        for key in ("flip_test", "person_threshold", "max_people"):
+            predictor_kwargs.setdefault(key, getattr(cfg.predict, key))
+        return BottomUpPredictor(model, codec, skeleton, device=device, **predictor_kwargs)
     if "use_detector" not in (config.get("predict") or {}):
         # saved before HOG candidates became opt-in (2026-11-29): they were on, and the benchmark rows of
         # those checkpoints were measured with them -- keep them reproducible (an override still wins)

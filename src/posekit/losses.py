@@ -106,6 +106,21 @@ def heatmap_bce(
 HEATMAP_LOSSES = {"l2": heatmap_l2, "l1": heatmap_l1, "ce": heatmap_ce_softmax, "bce": heatmap_bce}
 
 
+def masked_l2(pred: Tensor, target: Tensor, mask: Tensor, name: str = "masked_l2") -> dict:
+    """Mean squared error over every cell of (N, C, h, w) maps, cells where ``mask`` is 0 contributing
+    nothing (value and gradient, NaN-proof): ``sum(mask * (pred - target)^2) / (N C h w)``, so with an
+    all-ones mask it is :func:`heatmap_l2` with all joints labelled. The pixel mask of Cao et al. 2017
+    (part affinity fields): unannotated regions are neither positives nor negatives. ``mask`` broadcasts
+    to ``pred`` (e.g. (N, 1, h, w) for every channel alike)."""
+    if pred.shape != target.shape or pred.dim() != 4:
+        raise ValueError(f"masked_l2: prediction {tuple(pred.shape)} and target {tuple(target.shape)} must be "
+                         "equal 4-d shapes")
+    on = torch.as_tensor(mask, device=pred.device).expand_as(pred) > 0
+    zero = torch.zeros((), dtype=pred.dtype, device=pred.device)
+    diff = torch.where(on, pred, zero) - torch.where(on, target.to(pred.dtype), zero)
+    return {f"loss_{name}": (diff**2).sum() / max(pred.numel(), 1)}
+
+
 # -------------------------------------------------------------------------------------------- regression
 def regression_l2(
     pred: Tensor, target: Tensor, weights: Tensor | None = None, name: str = "regression_l2"
@@ -176,7 +191,7 @@ def disk_bce(pred: Tensor, disk: Tensor, weights: Tensor | None = None, name: st
 
 __all__ = [
     "HEATMAP_LOSSES", "disk_bce", "heatmap_bce", "heatmap_ce_softmax", "heatmap_l1", "heatmap_l2",
-    "offset_loss", "regression_l1", "regression_l2",
+    "masked_l2", "offset_loss", "regression_l1", "regression_l2",
 ]
 
 

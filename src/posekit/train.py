@@ -40,6 +40,7 @@ from posekit.config import (
     to_dict,
 )
 from posekit.data import convert_samples, load
+from posekit.data.bottomup import BottomUpDataset
 from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.data.dataset import PoseDataset
 from posekit.data.detection import DetectionDataset
@@ -173,7 +174,14 @@ def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, Dete
     boxes, the others with keypoint-extent boxes, MPII photos as partially annotated -- plus
     ``data.num_scenes`` composed scenes of their people on ``data.backgrounds``) and validation set (the
     held-out images, as many composed scenes of held-out people per 10 held-out images, and every
-    ``data.val`` source)."""
+    ``data.val`` source).
+
+    ``data.kind: bottomup`` builds :class:`BottomUpDataset` s over the same items (PAF targets and loss
+    masks), except that its validation set keeps only the fully annotated ones -- the composed scenes of
+    held-out people and the COCO-format sources -- since OKS-AP on a photo with unannotated people would
+    count every one of them found as a false positive."""
+    bottomup = cfg.data.kind == "bottomup"
+    dataset = BottomUpDataset if bottomup else DetectionDataset
     d = cfg.data
     each = load_each_source(cfg)
     # COCO-format sets annotate every person's box; the others get keypoint-extent boxes
@@ -199,12 +207,14 @@ def build_detection_datasets(cfg: Config, codec) -> tuple[DetectionDataset, Dete
                 [s for s in samples if id(s) in partial_ids])
 
     ann, kp, part = split(train_samples)
-    train_set = DetectionDataset(codec, ann, kp, composer=composer, num_scenes=d.num_scenes, partial=part)
+    train_set = dataset(codec, ann, kp, composer=composer, num_scenes=d.num_scenes, partial=part)
     val_extra = [s for _, ss in load_each_source(cfg, d.val) for s in ss]  # validation-only sets: COCO format
     val_ann, val_kp, val_part = split(val_samples)
-    val_set = DetectionDataset(codec, val_ann + val_extra, val_kp, composer=val_composer,
-                               num_scenes=max(1, len(val_samples) // 10) if val_composer else 0, augment=False,
-                               partial=val_part)
+    if bottomup:
+        val_kp, val_part = [], []
+    val_set = dataset(codec, val_ann + val_extra, val_kp, composer=val_composer,
+                      num_scenes=max(1, len(val_samples) // 10) if val_composer else 0, augment=False,
+                      partial=val_part)
     return train_set, val_set
 
 
@@ -228,7 +238,7 @@ def _cache_allowed(ds: PoseDataset, cfg: Config, announce: bool) -> bool:
 def build_datasets(cfg: Config, codec: HeatmapCodec, progress: bool = True) -> tuple[PoseDataset, PoseDataset]:
     """Training (augmented) and validation (plain) datasets from the config's sources, crop caches
     built (decoded once, saved under ``data.cache_dir``)."""
-    if cfg.data.kind == "detection":
+    if cfg.data.kind in ("detection", "bottomup"):
         return build_detection_datasets(cfg, codec)
     train_samples, val_samples = split_sources(cfg, load_each_source(cfg))
     train_set = make_dataset(cfg, train_samples, codec, train=True)
@@ -301,6 +311,44 @@ def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device
     model.train(was_training)
     result = metrics.box_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections)
     return {"box_ap": 100 * result["AP"], "box_ap50": 100 * result["AP50"], "num_images": len(images)}
+
+
+@torch.no_grad()
+def validate_bottomup(model: torch.nn.Module, dataset: BottomUpDataset, device: torch.device,
+                      batch_size: int = 16, channels_last: bool = False) -> dict:
+    """OKS-AP (PROTOCOLS.md "Multi-person": the skeleton's own sigmas; area as
+    :meth:`BottomUpDataset.ground_truth` gives it) of a bottom-up model on ``dataset``'s letterboxed
+    validation images, in input pixels, decoded by the dataset's PAF codec (no flip test). Returns
+    {"oks_ap": %, "oks_ap50": %, "num_images": n}."""
+    was_training = model.training
+    model.eval()
+    codec = dataset.codec
+    images, annotations, detections = [], [], []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    for batch in loader:
+        x = batch["image"].to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = model(x)
+        n, _, h, w = out["heatmaps"].shape
+        found = codec.decode_scored(out["heatmaps"].float().cpu().numpy(),
+                                    out["pafs"].float().reshape(n, -1, 2, h, w).cpu().numpy())
+        for people, index in zip(found, batch["index"].tolist()):
+            images.append({"id": index})
+            for p in dataset.ground_truth(index):
+                labelled = int((p.keypoints[:, 2] > 0).sum())
+                if not p.is_crowd and labelled == 0:
+                    continue
+                annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": 1,
+                                    "keypoints": p.keypoints.reshape(-1).tolist(), "num_keypoints": labelled,
+                                    "area": p.area, "bbox": np.asarray(p.box).tolist(), "iscrowd": int(p.is_crowd)})
+            detections += [{"image_id": index, "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
+                            "score": float(score)} for kp, score in people]
+    model.train(was_training)
+    result = metrics.oks_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections,
+                            sigmas=np.asarray(dataset.skeleton.oks_sigmas))
+    return {"oks_ap": 100 * max(result["AP"], 0.0), "oks_ap50": 100 * max(result["AP50"], 0.0),
+            "num_images": len(images)}
 
 
 # -------------------------------------------------------------------------------------------- helpers
@@ -527,7 +575,12 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
 
         if step % eval_every == 0 or step == t.max_steps:
             if is_main and len(val_set):
-                if isinstance(val_set, DetectionDataset):
+                if isinstance(val_set, BottomUpDataset):
+                    val = validate_bottomup(model, val_set, device, channels_last=t.channels_last)
+                    score = val["oks_ap"]
+                    record = {"step": step, "val_oks_ap": score, "val_oks_ap50": val["oks_ap50"], "time": time.time()}
+                    message = f"OKS-AP {score:.2f}, AP@.5 {val['oks_ap50']:.2f} ({val['num_images']} images)"
+                elif isinstance(val_set, DetectionDataset):
                     val = validate_detection(model, val_set, device, channels_last=t.channels_last)
                     score = val["box_ap50"]
                     record = {"step": step, "val_box_ap50": score, "val_box_ap": val["box_ap"], "time": time.time()}
@@ -573,6 +626,6 @@ def _plot_learning_curve(out: Path) -> None:
     from posekit.viz import plot_learning_curve
 
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    if records:  # the validation metric the run logged: PCK for pose networks, box AP@.5 for the detector
-        metric = "val_box_ap50" if any("val_box_ap50" in r for r in records) else "val_pck"
+    if records:  # the validation metric the run logged: PCK (pose networks), box AP@.5 (detector), OKS-AP (bottom-up)
+        metric = next((m for m in ("val_box_ap50", "val_oks_ap") if any(m in r for r in records)), "val_pck")
         plot_learning_curve(records, out / "learning_curve.png", metric_key=metric)

@@ -16,8 +16,8 @@ from posekit.codecs import (
     joint_weights,
 )
 from posekit.codecs.heatmap import gaussian_heatmaps
-from posekit.codecs.paf import find_peaks
-from posekit.skeletons import LSP14
+from posekit.codecs.paf import find_peaks, limb_flip, skeleton_limbs, tree_limbs
+from posekit.skeletons import COCO17, LSP14, MPII16
 
 INPUT = (128, 128)
 HEATMAP = (32, 32)
@@ -286,3 +286,52 @@ def test_paf_round_trip(heatmap_size, sigma, limb_width):
     single = codec.decode(heat[0], pafs[0])
     assert isinstance(single, list) and len(single) == len(images[0])
     assert codec.decode(np.zeros_like(heat[0]), np.zeros_like(pafs[0])) == []
+
+
+def test_tree_limbs_order_the_parse_from_the_root():
+    """Breadth-first from the neck: every limb after the first starts at a joint already reached (so greedy
+    assembly always extends a person it has begun), each oriented parent -> child; cycle-closing limbs
+    (LSP-14's hip-hip) last; no limb lost or duplicated."""
+    for skeleton in (LSP14, MPII16, COCO17):
+        limbs = skeleton_limbs(skeleton)
+        assert sorted(map(frozenset, limbs), key=sorted) == sorted(map(frozenset, skeleton.limbs), key=sorted)
+        reached = {limbs[0][0]}
+        for a, b in limbs:
+            assert a in reached
+            reached.add(b)
+    lsp = skeleton_limbs(LSP14)
+    assert lsp[0][0] == LSP14.joints.index("neck") and lsp[-1] == (2, 3)
+    assert tree_limbs([(0, 1), (1, 2), (3, 4)], root=1) == ((1, 0), (1, 2), (3, 4))  # unreached part last
+
+
+def test_limb_flip_maps_each_limb_to_its_mirror():
+    for skeleton in (LSP14, MPII16, COCO17):
+        limbs = skeleton_limbs(skeleton)
+        perm, sign = limb_flip(limbs, skeleton.flip_index)
+        assert sorted(perm) == list(range(len(limbs)))
+        np.testing.assert_array_equal(perm[perm], np.arange(len(limbs)))  # mirroring twice is the identity
+        flip = np.asarray(skeleton.flip_index)
+        for li, (a, b) in enumerate(limbs):
+            fa, fb = limbs[perm[li]]
+            assert (fa, fb) == ((flip[a], flip[b]) if sign[li] > 0 else (flip[b], flip[a]))
+    _, sign = limb_flip(skeleton_limbs(LSP14), LSP14.flip_index)
+    assert (sign < 0).sum() == 1  # only right hip -> left hip reverses
+    with pytest.raises(ValueError, match="not a limb"):
+        limb_flip([(0, 1)], [1, 2, 0])
+
+
+def test_person_scores_rank_complete_people_first():
+    codec = PAFCodec(INPUT, (64, 64), limbs=skeleton_limbs(LSP14), limb_width=2.0, sigma=1.0)
+    rng = np.random.default_rng(3)
+    full = random_person(rng, 0.0)
+    half = random_person(rng, 60.0)
+    half[[0, 1, 4, 5, 6, 11], :] = 0.0  # no ankles, knees, wrists
+    found = codec.decode_scored(*(codec.encode([full, half])[k] for k in ("heatmaps", "pafs")))
+    assert len(found) == 2
+    (kp1, s1), (kp2, s2) = found
+    assert s1 > s2 > 0
+    assert 0.75 < s1 <= 1.0  # every joint (peaks ~0.9 off the cell centres) and tree connection (~1) found
+    assert (kp1[:, 2] > 0).sum() == 14 and (kp2[:, 2] > 0).sum() == 8
+    # decode gives the same people in the same order, without the scores
+    plain = codec.decode(*(codec.encode([full, half])[k] for k in ("heatmaps", "pafs")))
+    np.testing.assert_array_equal(plain[0], kp1)

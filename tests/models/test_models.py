@@ -1,6 +1,7 @@
 """Every registered pose model: builds, its eval forward has the documented shape ({"heatmaps": (N,K,H/4,W/4)}
-or {"coords": (N,K,2)}), and its training forward returns named losses whose backward reaches every parameter.
-(The person detector, ``centernet``, has its own test in test_centernet.py.)"""
+or {"coords": (N,K,2)}; bottom-up models add "pafs" (N,2L,H/4,W/4)), and its training forward returns named
+losses whose backward reaches every parameter. (The person detector, ``centernet``, has its own test in
+test_centernet.py.)"""
 
 import pytest
 import torch
@@ -22,6 +23,8 @@ def test_forward_backward(name):
         assert out["heatmaps"].shape == (2, 14, 32, 32)
         if "offsets" in out:  # G-RMI: an offset field per joint
             assert out["offsets"].shape == (2, 14, 2, 32, 32)
+        if "pafs" in out:  # part affinity fields: (x, y) per limb of LSP-14
+            assert out["pafs"].shape == (2, 28, 32, 32)
     else:
         assert out["coords"].shape == (2, 14, 2)
         if "scores" in out:
@@ -30,7 +33,8 @@ def test_forward_backward(name):
     keypoints = torch.rand(2, 14, 3) * 127  # (x, y) inside the 128x128 input
     keypoints[..., 2] = 1
     targets = {"heatmaps": torch.rand(2, 14, 32, 32), "weights": torch.ones(2, 14), "keypoints": keypoints,
-               "offsets": torch.rand(2, 14, 2, 32, 32) - 0.5, "disk": (torch.rand(2, 14, 32, 32) > 0.9).float()}
+               "offsets": torch.rand(2, 14, 2, 32, 32) - 0.5, "disk": (torch.rand(2, 14, 32, 32) > 0.9).float(),
+               "pafs": torch.rand(2, 14, 2, 32, 32) * 2 - 1}
     losses = model(x, targets)
     assert losses and all(k.startswith("loss_") for k in losses)
     total = sum(losses.values())

@@ -14,6 +14,15 @@ segment (:meth:`PAFCodec.limb_score`); per limb, in the given limb order, pairs 
 descending score as long as neither end is taken (the paper's bipartite matching relaxed to a greedy
 one), and accepted connections sharing a candidate are joined into people. This is the simple
 grouping of the paper; :mod:`posekit.grouping` may offer better ones on top of the same fields.
+
+The limb order is the paper's parse over the tree: :func:`tree_limbs` orders a skeleton's limbs
+breadth-first from a root joint (the neck, as the paper's tree), each oriented parent -> child, so that
+every limb after the first extends a person already started; limbs closing a cycle (LSP-14's torso:
+hips, shoulders, neck) come last and can only join fragments (the paper's code's "redundant"
+connections). A person's score (:meth:`PAFCodec.decode_scored`) is the paper's code's sum of its joint
+candidates' peak values and of the line-integral scores of the connections that assembled it, divided
+by its largest possible count (K joints + K - 1 connections), so a complete, confident person scores
+about 1 and a fragment less.
 """
 
 from __future__ import annotations
@@ -42,6 +51,67 @@ def find_peaks(heatmap: np.ndarray, threshold: float) -> np.ndarray:
             keep &= (c > nb) if before else (c >= nb)
     ys, xs = np.nonzero(keep)
     return np.stack([xs, ys], axis=1).astype(np.int64)
+
+
+def tree_limbs(limbs: Sequence[tuple[int, int]], root: int) -> tuple[tuple[int, int], ...]:
+    """The limbs ordered and oriented for greedy assembly: a breadth-first search over the limb graph from
+    joint ``root`` (neighbours by index) lists each tree limb as (parent, child) when it reaches the child;
+    limbs that close a cycle follow, oriented from the joint nearer the root (the lower index at equal
+    depth); limbs the search never reaches (a disconnected part) come last as given."""
+    limbs = [(int(a), int(b)) for a, b in limbs]
+    joints = sorted({j for limb in limbs for j in limb} | {int(root)})
+    neighbours: dict[int, list[int]] = {j: [] for j in joints}
+    for a, b in limbs:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    depth = {int(root): 0}
+    queue = [int(root)]
+    tree: list[tuple[int, int]] = []
+    for parent in queue:  # the list grows while it is walked: a breadth-first search
+        for child in sorted(neighbours[parent]):
+            if child not in depth:
+                depth[child] = depth[parent] + 1
+                queue.append(child)
+                tree.append((parent, child))
+    used = {frozenset(limb) for limb in tree}
+    cycles, unreached = [], []
+    for a, b in limbs:
+        if frozenset((a, b)) in used:
+            continue
+        used.add(frozenset((a, b)))
+        if a in depth and b in depth:
+            cycles.append((a, b) if (depth[a], a) <= (depth[b], b) else (b, a))
+        else:
+            unreached.append((a, b))
+    return tuple(tree + cycles + unreached)
+
+
+def skeleton_limbs(skeleton) -> tuple[tuple[int, int], ...]:
+    """A skeleton's limbs in :func:`tree_limbs` order, rooted at the neck (the paper's tree) or, for a
+    skeleton without one, its upper neck, thorax or nose, else joint 0."""
+    root = next((skeleton.joints.index(n) for n in ("neck", "upper_neck", "thorax", "nose") if n in skeleton.joints),
+                0)
+    return tree_limbs(skeleton.limbs, root)
+
+
+def limb_flip(limbs: Sequence[tuple[int, int]], flip_index: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """How the fields of a mirrored image map back: (perm (L,) int64, sign (L,) float32) such that limb
+    ``l`` of the original is limb ``perm[l]`` of the mirror (the joints' left/right swapped by
+    ``flip_index``), pointing the same way (sign 1) or the other (sign -1). Raises ValueError when a
+    limb's mirror is not a limb."""
+    index = {(int(a), int(b)): i for i, (a, b) in enumerate(limbs)}
+    perm, sign = [], []
+    for a, b in limbs:
+        fa, fb = int(flip_index[a]), int(flip_index[b])
+        if (fa, fb) in index:
+            perm.append(index[(fa, fb)])
+            sign.append(1.0)
+        elif (fb, fa) in index:
+            perm.append(index[(fb, fa)])
+            sign.append(-1.0)
+        else:
+            raise ValueError(f"limb ({a}, {b}) mirrors to ({fa}, {fb}), which is not a limb")
+    return np.asarray(perm, np.int64), np.asarray(sign, np.float32)
 
 
 def _bilinear(maps: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -77,8 +147,8 @@ class PAFCodec:
     Joints with v = 0 or outside the input get no Gaussian; a limb needs both ends labelled (its field is
     drawn even if an end lies outside the input).
     ``decode(heatmaps, pafs)``: (K, h, w) + (L, 2, h, w) -> list of people, each (K, 3) float64 (x, y,
-    score) in input pixels (missing joints all zero), best person first; with a leading batch
-    dimension N on both -> a list of N such lists.
+    score) in input pixels (missing joints all zero), best person first (by the person score of
+    :meth:`decode_scored`); with a leading batch dimension N on both -> a list of N such lists.
     """
 
     def __init__(
@@ -177,14 +247,30 @@ class PAFCodec:
         return float(self._samples(as_numpy(paf).astype(np.float64), pa, pb, num_samples).mean())
 
     def decode(self, heatmaps: np.ndarray, pafs: np.ndarray) -> list:
-        hm, pf = as_numpy(heatmaps), as_numpy(pafs)
+        hm, pf = self._check_batch(heatmaps, pafs)
+        if hm.ndim == 3:
+            return [kp for kp, _ in self._decode_one(hm, pf)]
+        return [[kp for kp, _ in self._decode_one(h, p)] for h, p in zip(hm, pf, strict=True)]
+
+    def decode_scored(self, heatmaps: np.ndarray, pafs: np.ndarray) -> list:
+        """As :meth:`decode`, each person a pair (keypoints (K, 3), person score): the sum of the person's
+        joint peak values (clipped to [0, 1]) and connection scores over K + K - 1, the most a person can
+        collect (module docstring)."""
+        hm, pf = self._check_batch(heatmaps, pafs)
         if hm.ndim == 3:
             return self._decode_one(hm, pf)
-        if hm.ndim != 4 or pf.ndim != 5 or len(hm) != len(pf):
-            raise ValueError(f"expected (N, K, h, w) and (N, L, 2, h, w), got {hm.shape} and {pf.shape}")
         return [self._decode_one(h, p) for h, p in zip(hm, pf, strict=True)]
 
-    def _decode_one(self, heatmaps: np.ndarray, pafs: np.ndarray) -> list[np.ndarray]:
+    @staticmethod
+    def _check_batch(heatmaps, pafs) -> tuple[np.ndarray, np.ndarray]:
+        hm, pf = as_numpy(heatmaps), as_numpy(pafs)
+        if hm.ndim == 3 and pf.ndim == 4:
+            return hm, pf
+        if hm.ndim != 4 or pf.ndim != 5 or len(hm) != len(pf):
+            raise ValueError(f"expected (N, K, h, w) and (N, L, 2, h, w), got {hm.shape} and {pf.shape}")
+        return hm, pf
+
+    def _decode_one(self, heatmaps: np.ndarray, pafs: np.ndarray) -> list[tuple[np.ndarray, float]]:
         k = heatmaps.shape[0]
         w, h = self.heatmap_size
         if heatmaps.shape[1:] != (h, w) or pafs.shape != (len(self.limbs), 2, h, w):
@@ -201,6 +287,7 @@ class PAFCodec:
             sub = dark_refine(heatmaps[j : j + 1], cells, self.sigma, index=np.zeros(len(cells), np.int64))
             xy = heatmap_to_input(sub, self.input_size, self.heatmap_size)
             cands.append(np.concatenate([xy, heatmaps[j, cells[:, 1], cells[:, 0], None]], axis=1))
+        peak = [np.clip(c[:, 2], 0.0, 1.0) for c in cands]  # a peak's share of a person's score
 
         # people: rows of per-joint candidate indices (-1 = missing) + accumulated score
         people: list[np.ndarray] = []
@@ -223,7 +310,7 @@ class PAFCodec:
                     continue
                 used_a.add(i)
                 used_b.add(j)
-                self._connect(people, scores, a, b, i, j, float(score[idx]) + ca[i, 2] + cb[j, 2], k)
+                self._connect(people, scores, a, b, i, j, float(score[idx]), float(peak[a][i]), float(peak[b][j]), k)
 
         out = []
         for row, s in zip(people, scores, strict=True):
@@ -232,27 +319,32 @@ class PAFCodec:
             kp = np.zeros((k, 3))
             for j in np.nonzero(row >= 0)[0]:
                 kp[j] = cands[j][row[j]]
-            out.append((s, kp))
-        out.sort(key=lambda t: -t[0])
-        return [kp for _, kp in out]
+            out.append((kp, s / max(2 * k - 1, 1)))
+        out.sort(key=lambda t: -t[1])
+        return out
 
     @staticmethod
     def _connect(people: list[np.ndarray], scores: list[float], a: int, b: int, i: int, j: int,
-                 score: float, k: int) -> None:
-        """Add the connection (joint a = candidate i, joint b = candidate j) to the people found so far."""
+                 score: float, peak_i: float, peak_j: float, k: int) -> None:
+        """Add the connection (joint a = candidate i, joint b = candidate j; line-integral ``score``, peak
+        values ``peak_i``, ``peak_j``) to the people found so far: it starts a person, extends one by its
+        new end, or joins two fragments that share no joint; a person's score collects each of its joints'
+        peaks once and the scores of the connections that assembled it (not those of a cycle's closing
+        limb, which adds no joint)."""
         found = [n for n, row in enumerate(people) if row[a] == i or row[b] == j]
         if not found:
             row = -np.ones(k, np.int64)
             row[a], row[b] = i, j
             people.append(row)
-            scores.append(score)
+            scores.append(peak_i + peak_j + score)
         elif len(found) == 1:
             row = people[found[0]]
-            if row[a] == -1:
+            if row[a] == -1 and row[b] == j:
                 row[a] = i
-            if row[b] == -1:
+                scores[found[0]] += peak_i + score
+            elif row[b] == -1 and row[a] == i:
                 row[b] = j
-            scores[found[0]] += score
+                scores[found[0]] += peak_j + score
         else:
             n1, n2 = found[0], found[1]
             r1, r2 = people[n1], people[n2]

@@ -34,7 +34,8 @@ from posekit.data.dataset import normalize_image, read_image
 from posekit.data.transforms import photometric_jitter
 from posekit.types import Sample
 
-__all__ = ["PAD_BGR", "DetectionDataset", "boxes_to_image", "letterbox", "letterbox_matrix", "sample_boxes"]
+__all__ = ["PAD_BGR", "DetectionDataset", "boxes_to_image", "letterbox", "letterbox_matrix", "sample_boxes",
+           "transform_boxes"]
 
 #: border fill of letterboxed inputs: the ImageNet mean in BGR (normalises to 0)
 PAD_BGR = (103.53, 116.28, 123.675)
@@ -76,7 +77,7 @@ def sample_boxes(sample: Sample, annotated_boxes: bool) -> tuple[np.ndarray, np.
     return np.array(boxes).reshape(-1, 4), np.array(ignore).reshape(-1, 4)
 
 
-def _transform_boxes(boxes: np.ndarray, M: np.ndarray, input_size: Sequence[float]) -> np.ndarray:
+def transform_boxes(boxes: np.ndarray, M: np.ndarray, input_size: Sequence[float]) -> np.ndarray:
     """Axis-aligned (N, 4) boxes through a scale/shift/mirror matrix (box edges move like points, as
     every coordinate in posekit), clipped to the input [-0.5, W - 0.5] x [-0.5, H - 0.5]."""
     if len(boxes) == 0:
@@ -139,20 +140,38 @@ class DetectionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.real) + self.num_scenes
 
-    def raw(self, index: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(image uint8 BGR, people boxes (N, 4), ignore regions (M, 4)) of an item before letterboxing."""
+    def source(self, index: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, Sample, str]:
+        """(image uint8 BGR, its sample (people in image pixels), kind) of an item before letterboxing; kind is
+        "annotated", "keypoints" or "partial" for a real photo (see the class docstring) and "scene" for a
+        composed scene (drawn with ``rng``; None = scene ``index`` is always the same)."""
         if index < len(self.real):
             sample, kind = self.real[index]
-            boxes, ignore = sample_boxes(sample, kind == "annotated")
-            return read_image(sample.image_path), boxes, ignore
+            return read_image(sample.image_path), sample, kind
         assert self.composer is not None
         if rng is None:  # evaluation: scene i is fixed
             rng = np.random.default_rng([index, 7])
         n = int(rng.choice(self._people, p=self._freq))
         overlap = sorted(OVERLAPS)[int(rng.integers(len(OVERLAPS)))]
         scene = self.composer.compose(n, overlap, seed=int(rng.integers(2**31)))
-        boxes = np.array([p.box for p in scene.people if p.box[2] > 1 and p.box[3] > 1]).reshape(-1, 4)
-        return scene.image, boxes, np.zeros((0, 4))
+        return scene.image, scene.as_sample(f"scene-{index}", self.composer.skeleton), "scene"
+
+    def raw(self, index: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(image uint8 BGR, people boxes (N, 4), ignore regions (M, 4)) of an item before letterboxing."""
+        image, sample, kind = self.source(index, rng)
+        if kind == "scene":  # a composed person's box is the extent of their pasted silhouette
+            boxes = np.array([p.box for p in sample.people if p.box[2] > 1 and p.box[3] > 1]).reshape(-1, 4)
+            return image, boxes, np.zeros((0, 4))
+        boxes, ignore = sample_boxes(sample, kind == "annotated")
+        return image, boxes, ignore
+
+    @staticmethod
+    def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Training colour augmentation of a letterboxed input (uint8 BGR): brightness, contrast and
+        saturation jitter, and 10 % of inputs made grey (colour must not be what finds a person)."""
+        x = photometric_jitter(x, rng, 0.3, 0.3, 0.3)
+        if rng.random() < 0.1:
+            x = cv2.cvtColor(cv2.cvtColor(x, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        return x
 
     def get(self, index: int, rng: np.random.Generator | None = None) -> dict:
         """Item ``index``; ``rng`` draws the augmentation (None with ``augment=False``: deterministic)."""
@@ -165,14 +184,12 @@ class DetectionDataset(Dataset):
         W, H = self.codec.input_size
         x = letterbox(image, M, (W, H))
         if self.augment:
-            x = photometric_jitter(x, rng, 0.3, 0.3, 0.3)
-            if rng.random() < 0.1:  # some grayscale photos: colour must not be what finds a person
-                x = cv2.cvtColor(cv2.cvtColor(x, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-        in_boxes = _transform_boxes(boxes, M, (W, H))
+            x = self.photometric(x, rng)
+        in_boxes = transform_boxes(boxes, M, (W, H))
         # a person cut to under 30 % of their box by the input's edge is not a target (an ignore region)
         area_full = M[0, 0] ** 2 * boxes[:, 2] * boxes[:, 3]
         kept = in_boxes[:, 2] * in_boxes[:, 3] >= 0.3 * np.maximum(area_full, 1e-6)
-        targets = self.codec.encode(in_boxes[kept], np.concatenate([_transform_boxes(ignore, M, (W, H)),
+        targets = self.codec.encode(in_boxes[kept], np.concatenate([transform_boxes(ignore, M, (W, H)),
                                                                    in_boxes[~kept]]))
         if index < len(self.real) and self.real[index][1] == "partial":
             targets["ignore"] = _outside_context(in_boxes[kept], self.codec, targets)
@@ -199,7 +216,7 @@ class DetectionDataset(Dataset):
         """Evaluation: (people boxes, ignore regions) of item ``index`` in input pixels (no augmentation)."""
         image, boxes, ignore = self.raw(index, None)
         M = letterbox_matrix(image.shape[1::-1], self.codec.input_size)
-        return _transform_boxes(boxes, M, self.codec.input_size), _transform_boxes(ignore, M, self.codec.input_size)
+        return transform_boxes(boxes, M, self.codec.input_size), transform_boxes(ignore, M, self.codec.input_size)
 
 
 def _outside_context(in_boxes: np.ndarray, codec: CenterBoxCodec, targets: dict) -> np.ndarray:

@@ -25,7 +25,7 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 def _import_all() -> None:
     # Importing the method modules runs their @register_model decorators.
-    from posekit.models import centernet, deeppose, grmi, hourglass, hrnet, simplebaseline, tompson  # noqa: F401
+    from posekit.models import centernet, deeppose, grmi, hourglass, hrnet, paf, simplebaseline, tompson  # noqa: F401
 
 
 def get_model(name: str, **kwargs) -> nn.Module:

@@ -7,10 +7,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    """Conv (no bias: BN follows) -> BatchNorm -> ReLU; 'same' padding for odd kernels."""
+def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1,
+                 dilation: int = 1) -> nn.Sequential:
+    """Conv (no bias: BN follows) -> BatchNorm -> ReLU; 'same' padding for odd kernels (and any dilation)."""
     return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.Conv2d(cin, cout, kernel, stride, dilation * (kernel // 2), dilation=dilation, groups=groups, bias=False),
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
     )
