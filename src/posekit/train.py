@@ -283,22 +283,32 @@ def validate(model: torch.nn.Module, dataset: PoseDataset, codec: HeatmapCodec, 
     return {"pck@0.2": 100.0 * float(result["mean"]), "num_people": len(gts)}
 
 
+def _eval_outputs(model: torch.nn.Module, dataset, device: torch.device, batch_size: int, channels_last: bool
+                  ) -> Iterator[tuple[list[int], dict]]:
+    """(dataset indices, the model's eval-mode outputs) batch by batch over a whole-image validation set
+    (``dataset`` items carry "image" and "index"); the model's training mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0):
+            x = batch["image"].to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield batch["index"].tolist(), model(x)
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device: torch.device,
                        batch_size: int = 16, channels_last: bool = False) -> dict:
     """Box AP of the detector on ``dataset``'s letterboxed validation images (PROTOCOLS.md "Person
     detection", in input pixels). Returns {"box_ap": %, "box_ap50": %, "num_images": n}."""
-    was_training = model.training
-    model.eval()
     codec = dataset.codec
     images, annotations, detections = [], [], []
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    for batch in loader:
-        x = batch["image"].to(device)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out = {k: v.cpu().numpy() for k, v in model(x).items()}
-        for j, index in enumerate(batch["index"].tolist()):
+    for indices, out in _eval_outputs(model, dataset, device, batch_size, channels_last):
+        out = {k: v.cpu().numpy() for k, v in out.items()}
+        for j, index in enumerate(indices):
             boxes, scores = codec.decode(out["centers"][j, 0], out["sizes"][j], out["offsets"][j], threshold=0.01)
             images.append({"id": index})
             people, ignore = dataset.boxes(index)
@@ -308,7 +318,6 @@ def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device
                                         "bbox": b.tolist(), "area": float(b[2] * b[3]), "iscrowd": crowd})
             detections += [{"image_id": index, "category_id": 1, "bbox": b.tolist(), "score": float(s)}
                            for b, s in zip(boxes, scores)]
-    model.train(was_training)
     result = metrics.box_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections)
     return {"box_ap": 100 * result["AP"], "box_ap50": 100 * result["AP50"], "num_images": len(images)}
 
@@ -320,20 +329,13 @@ def validate_bottomup(model: torch.nn.Module, dataset: BottomUpDataset, device: 
     :meth:`BottomUpDataset.ground_truth` gives it) of a bottom-up model on ``dataset``'s letterboxed
     validation images, in input pixels, decoded by the dataset's PAF codec (no flip test). Returns
     {"oks_ap": %, "oks_ap50": %, "num_images": n}."""
-    was_training = model.training
-    model.eval()
     codec = dataset.codec
     images, annotations, detections = [], [], []
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    for batch in loader:
-        x = batch["image"].to(device)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out = model(x)
+    for indices, out in _eval_outputs(model, dataset, device, batch_size, channels_last):
         n, _, h, w = out["heatmaps"].shape
         found = codec.decode_scored(out["heatmaps"].float().cpu().numpy(),
                                     out["pafs"].float().reshape(n, -1, 2, h, w).cpu().numpy())
-        for people, index in zip(found, batch["index"].tolist()):
+        for people, index in zip(found, indices):
             images.append({"id": index})
             for p in dataset.ground_truth(index):
                 labelled = int((p.keypoints[:, 2] > 0).sum())
@@ -344,7 +346,6 @@ def validate_bottomup(model: torch.nn.Module, dataset: BottomUpDataset, device: 
                                     "area": p.area, "bbox": np.asarray(p.box).tolist(), "iscrowd": int(p.is_crowd)})
             detections += [{"image_id": index, "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
                             "score": float(score)} for kp, score in people]
-    model.train(was_training)
     result = metrics.oks_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections,
                             sigmas=np.asarray(dataset.skeleton.oks_sigmas))
     return {"oks_ap": 100 * max(result["AP"], 0.0), "oks_ap50": 100 * max(result["AP50"], 0.0),
