@@ -1,0 +1,191 @@
+"""Which multi-person approach wins as crowds grow: OKS-AP and latency against the number of people.
+
+    python benchmarks/crowds.py --data ../shared/datasets --paf benchmarks/weights/paf-2026-11-29.pt
+
+Test scenes (PROTOCOLS.md "Multi-person"): LSP *test* people only (images 1001-2000), composed by
+:class:`posekit.data.compose.SceneComposer` (640 x 480) on the 15 backgrounds no training run saw (every 5th
+of ``backgrounds/``: the detector's and PAF's training configs keep those for validation scenes), N in
+{1, 2, 4, 8, 16} people at low and high overlap, ``--scenes`` scenes per cell (scene seeds
+``1000 * generation + j``), two generations (``--generations``) to show the spread. OKS-AP on the 14 LSP-14
+joints with the skeleton's sigmas; area = w x h of the person's ground-truth keypoint box with both sides
+enlarged x 1.25 (the protocol's rule, so area = 1.5625 w h). Latency: median ms per image (2 threads; the
+image composed beforehand), per N. Methods:
+
+- ``topdown``: the shipped default (person detector + pose network; its stored settings);
+- ``topdown_gt``: the same pose network in each person's ground-truth silhouette box (the upper bound);
+- ``paf``: part affinity fields (``--paf``);
+- ``deepcut``: the DeepCut ILP (``--deepcut``), up to the N it finishes within its time limit.
+
+Also each method's OKS-AP on the real COCO-mini val photos (12 limb joints; ``topdown_gt``: annotated boxes).
+Writes ``crowds.json`` (one row per method x N x overlap x generation), ``crowds_ap.png``, ``crowds_ms.png``
+and ``crowds_examples.png`` (N = 8, high overlap, generation 0, first scene, one tile per method).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from bench_utils import machine
+
+from posekit import metrics
+from posekit.data import load
+from posekit.data.compose import SceneComposer, read_backgrounds
+from posekit.evaluate import evaluate_oks
+from posekit.infer import load_model
+from posekit.types import box_from_keypoints
+from posekit.viz import draw_predictions, save_image
+
+HERE = Path(__file__).parent
+NS = (1, 2, 4, 8, 16)
+OVERLAP_LEVELS = ("low", "high")
+
+
+def scene_area(keypoints: np.ndarray) -> float:
+    """The protocol's area of a composed-scene person: its keypoint box, both sides x 1.25."""
+    box = box_from_keypoints(keypoints)
+    return float(1.25 * box[2] * 1.25 * box[3])
+
+
+def score_cell(scenes: list, outputs: list[list], sigmas: np.ndarray) -> dict:
+    """OKS-AP of predictions (one list of Prediction per scene) against the scenes' people."""
+    images, annotations, detections = [], [], []
+    for index, (scene, people) in enumerate(zip(scenes, outputs)):
+        images.append({"id": index})
+        for p in scene.people:
+            labelled = int((p.keypoints[:, 2] > 0).sum())
+            if labelled == 0:  # pasted wholly outside the frame
+                continue
+            annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": 1,
+                                "keypoints": p.keypoints.reshape(-1).tolist(), "num_keypoints": labelled,
+                                "area": scene_area(p.keypoints), "bbox": np.asarray(p.box).tolist(), "iscrowd": 0})
+        detections += [{"image_id": index, "category_id": 1, "keypoints": q.keypoints.reshape(-1).tolist(),
+                        "score": float(q.score)} for q in people]
+    result = metrics.oks_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections,
+                            sigmas=sigmas)
+    return {"oks_ap": round(100 * max(result["AP"], 0.0), 2), "oks_ap50": round(100 * max(result["AP50"], 0.0), 2),
+            "people": len(annotations)}
+
+
+def run_method(name: str, predictor, scenes: list) -> tuple[list[list], list[float]]:
+    """Each scene's predictions and wall time (ms); ``topdown_gt`` is handed the people's silhouette boxes."""
+    outputs, times = [], []
+    for scene in scenes:
+        boxes = [p.box for p in scene.people if (p.keypoints[:, 2] > 0).any()] if name == "topdown_gt" else None
+        t0 = time.perf_counter()
+        found = predictor.predict(scene.image, boxes=boxes)
+        times.append(1000 * (time.perf_counter() - t0))
+        outputs.append(found)
+    return outputs, times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/datasets")
+    ap.add_argument("--paf", default=None, help="a PAF checkpoint (omit to leave the method out)")
+    ap.add_argument("--deepcut", default=None, help="a DeepCut weights file (omit to leave the method out)")
+    ap.add_argument("--deepcut-max-n", type=int, default=16, help="largest N DeepCut is run on")
+    ap.add_argument("--scenes", type=int, default=20, help="scenes per (N, overlap, generation) cell")
+    ap.add_argument("--generations", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
+    ap.add_argument("--out", default=str(HERE / "crowds"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = Path(args.data)
+    people = load("lsp", data / "lsp", split="test")
+    backgrounds = [b for i, b in enumerate(read_backgrounds(data / "backgrounds")) if i % 5 == 0]
+    composer = SceneComposer(people, backgrounds)
+    sigmas = np.asarray(composer.skeleton.oks_sigmas)
+    cells = {(g, n, o): [composer.compose(n, o, seed=1000 * g + j) for j in range(args.scenes)]
+             for g in range(args.generations) for n in NS for o in OVERLAP_LEVELS}
+    print(f"{sum(len(v) for v in cells.values())} scenes composed", flush=True)
+
+    methods = {"topdown": ("default", []), "topdown_gt": ("default", [])}
+    if args.paf:
+        methods["paf"] = (args.paf, [])
+    if args.deepcut:
+        methods["deepcut"] = (args.deepcut, [])
+    coco = load("coco", data / "coco_mini", split="val2017")
+    report = {"date": datetime.date.today().isoformat(), "machine": machine(), "backend": args.backend,
+              "command": "python benchmarks/crowds.py " + " ".join(
+                  [f"--data {args.data}"] + ([f"--paf {args.paf}"] if args.paf else [])
+                  + ([f"--deepcut {args.deepcut}"] if args.deepcut else [])
+                  + [f"--scenes {args.scenes}", f"--generations {args.generations}", f"--threads {args.threads}"]
+                  + ([f"--backend {args.backend}"] if args.backend != "torch" else [])),
+              "scenes_per_cell": args.scenes, "area_rule": "keypoint box, both sides x 1.25",
+              "backgrounds": [b.name for b in backgrounds], "rows": [], "coco_val": {}}
+    examples = {}
+    for name, (weights, _) in methods.items():
+        predictor = load_model(weights, device="cpu", backend=args.backend)
+        for (g, n, o), scenes in cells.items():
+            if name == "deepcut" and n > args.deepcut_max_n:
+                continue
+            outputs, times = run_method(name, predictor, scenes)
+            row = {"method": name, "weights": str(weights), "N": n, "overlap": o, "generation": g,
+                   **score_cell(scenes, outputs, sigmas), "median_ms": round(statistics.median(times), 1)}
+            if name == "deepcut":
+                row["solver"] = getattr(predictor, "last_stats", None)
+            report["rows"].append(row)
+            print(row, flush=True)
+            if (g, n, o) == (0, 8, "high"):
+                examples[name] = draw_predictions(scenes[0].image, outputs[0])
+        report["coco_val"][name] = evaluate_oks(predictor, coco, gt_boxes=name == "topdown_gt", progress=False)["AP"]
+        print(name, "COCO-mini val OKS-AP", report["coco_val"][name], flush=True)
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    plot(report, out)
+    tiles = []
+    for name, image in examples.items():
+        image = image.copy()
+        cv2.putText(image, name, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+        tiles.append(image)
+    save_image(out.with_name(out.name + "_examples.png"), np.hstack(tiles))
+    print("->", out.with_suffix(".json"))
+
+
+def plot(report: dict, out: Path) -> None:
+    """AP vs N and ms vs N, one colour per method, solid = low overlap, dashed = high; each generation is a
+    marker, the line joins their means."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for key, label, suffix in (("oks_ap", "OKS-AP (composed LSP-test scenes)", "_ap.png"),
+                               ("median_ms", "median ms per image (2 threads)", "_ms.png")):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for i, m in enumerate(methods):
+            for o, style in zip(OVERLAP_LEVELS, ("-", "--")):
+                ns = sorted({r["N"] for r in rows if r["method"] == m and r["overlap"] == o})
+                means = []
+                for n in ns:
+                    vals = [r[key] for r in rows if r["method"] == m and r["overlap"] == o and r["N"] == n]
+                    ax.scatter([n] * len(vals), vals, color=f"C{i}", s=12)
+                    means.append(float(np.mean(vals)))
+                ax.plot(ns, means, style, color=f"C{i}", label=f"{m}, {o} overlap")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(NS, [str(n) for n in NS])
+        if key == "median_ms":
+            ax.set_yscale("log")
+        ax.set_xlabel("people per image (N)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title(f"{report['date']}, {report['machine'].split(',')[0]}", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out.with_name(out.name + suffix), dpi=120)
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
