@@ -1,0 +1,328 @@
+"""DeepCut's joint subset partition and labeling problem (Pishchulin et al. 2016, "DeepCut: Joint Subset
+Partition and Labeling for Multi Person Pose Estimation", Sec. 2) as an integer linear program, solved with
+``scipy.optimize.milp`` (HiGHS branch and cut).
+
+Given D body-part candidates and C part classes, the program chooses at once which candidates are real
+parts (subset), which class each takes (labeling) and which belong to the same person (partition):
+
+variables (all binary)
+    x[d, c]       candidate d is kept with part class c (only the classes ``allowed`` for d exist);
+    y[d, d']      d and d' (d < d') are in the same person;
+    z[d, d', c, c'] = x[d, c] * x[d', c'] * y[d, d']  (the paper's linearisation of the product).
+constraints
+    (uniqueness)   sum_c x[d, c] <= 1: a candidate takes at most one class; none = suppressed;
+    (kept only)    y[d, d'] <= sum_c x[d, c] and y[d, d'] <= sum_c x[d', c]: only kept candidates are joined;
+    (transitivity) y[d, d'] + y[d', d''] - 1 <= y[d, d''] for every triple, all three orientations -- the
+                   partition is an equivalence relation. There are 3 * D-choose-3 of them, so by default they
+                   are added lazily: solve, find the violated triangles of the solution, add them, re-solve,
+                   until none is violated (the final solution is then optimal for the full program, since every
+                   intermediate program is a relaxation of it);
+    (coupling)     z <= x[d, c], z <= x[d', c'], z <= y[d, d'] and z >= x[d, c] + x[d', c'] + y[d, d'] - 2:
+                   the pairwise cost of joining d and d' depends on the classes both take.
+objective (minimised)
+    sum alpha[d, c] x[d, c] + sum beta[d, d', c, c'] z[d, d', c, c'],
+    alpha = log((1 - p) / p) of the unary probability p that d is a part of class c;
+    beta  = log((1 - q) / q) of the pairwise probability q that d (class c) and d' (class c') belong to the
+            same person -- keeping a likely part and joining a likely pair are rewarded (negative cost),
+            joining an unlikely pair is penalised; cutting a pair costs nothing.
+
+Departures from the paper, all stated: (1) each candidate's classes are restricted to ``allowed`` ones (the
+predictor allows a candidate's own heatmap class and its most probable alternatives; the paper let every
+detection take every class, which multiplies the z variables by C^2); (2) only the side of the coupling
+constraints that can bind is written -- for beta < 0 the three upper bounds, for beta > 0 the lower bound,
+for beta = 0 no z at all -- which has the same optimum as writing all four (a minimiser pushes z down when
+beta > 0 and up when beta < 0); (3) the paper's solver was Gurobi with a branch-and-cut callback; here
+each lazy round is a fresh HiGHS solve (scipy exposes no callbacks) under one per-image time limit.
+
+When the time limit is hit the best feasible solution found is returned with ``status="time_limit"``: the
+incumbent of the interrupted solve made transitive (connected components of its "same person" edges) or,
+when the solver found none, the best earlier transitive solution (each kept candidate its own person at worst).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import LinearConstraint, milp
+
+__all__ = ["ILPSolution", "decode_people", "log_odds", "objective_value", "solve_partition_labeling"]
+
+EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS]: a log-odds of +-13.8, never infinite
+
+
+@dataclass
+class ILPSolution:
+    """A solution of :func:`solve_partition_labeling`.
+
+    labels: (D,) int64, the class each candidate takes, -1 = suppressed.
+    clusters: (D,) int64, the person each kept candidate belongs to (0 .. P-1, by first candidate), -1 =
+        suppressed.
+    objective: the objective of this solution (the minimised cost; lower is better).
+    status: "optimal" (proven: the last solve finished and its solution was transitive) or "time_limit" (the
+        per-image limit was reached: the best feasible solution known, not proven optimal).
+    iterations: lazy rounds (solver calls). triangles: transitivity triples in the last program.
+    seconds: wall-clock time spent. num_variables / num_constraints: size of the last program.
+    """
+
+    labels: np.ndarray
+    clusters: np.ndarray
+    objective: float
+    status: str
+    iterations: int
+    triangles: int
+    seconds: float
+    num_variables: int
+    num_constraints: int
+
+
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """log((1 - p) / p), the paper's cost of a probability p (clipped to [EPS, 1 - EPS]): negative where
+    p > 0.5. Any shape."""
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
+    return np.log1p(-p) - np.log(p)
+
+
+def objective_value(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> float:
+    """The objective of a (labels, clusters) assignment: sum of alpha over kept candidates and of beta over the
+    pairs of kept candidates in the same cluster. unary (D, C), pairwise (D, D, C, C) probabilities as for
+    :func:`solve_partition_labeling`."""
+    alpha, total = log_odds(unary), 0.0
+    kept = np.flatnonzero(np.asarray(labels) >= 0)
+    for d in kept:
+        total += alpha[d, labels[d]]
+    for a_i, i in enumerate(kept):
+        for j in kept[a_i + 1:]:
+            if clusters[i] == clusters[j]:
+                total += float(log_odds(pairwise[i, j, labels[i], labels[j]]))
+    return float(total)
+
+
+class _Program:
+    """Variable and constraint bookkeeping of one instance (sparse rows built once; triangles appended)."""
+
+    def __init__(self, unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray) -> None:
+        D, C = unary.shape
+        self.D = D
+        alpha = log_odds(unary)
+        self.x_index = -np.ones((D, C), np.int64)
+        costs: list[float] = []
+        for d, c in zip(*np.nonzero(allowed), strict=True):
+            self.x_index[d, c] = len(costs)
+            costs.append(float(alpha[d, c]))
+        live = np.flatnonzero(allowed.any(1))  # candidates that can be kept at all
+        self.live = live
+        self.y_index = -np.ones((D, D), np.int64)
+        for a_i, i in enumerate(live):
+            for j in live[a_i + 1:]:
+                self.y_index[i, j] = self.y_index[j, i] = len(costs)
+                costs.append(0.0)
+        rows, cols, vals, ub = [], [], [], []
+
+        def row(entries: list[tuple[int, float]], upper: float) -> None:
+            r = len(ub)
+            for col, v in entries:
+                rows.append(r)
+                cols.append(col)
+                vals.append(v)
+            ub.append(upper)
+
+        for d in live:  # uniqueness
+            row([(int(k), 1.0) for k in self.x_index[d][self.x_index[d] >= 0]], 1.0)
+        for a_i, i in enumerate(live):
+            xi = [(int(k), -1.0) for k in self.x_index[i][self.x_index[i] >= 0]]
+            for j in live[a_i + 1:]:
+                y = int(self.y_index[i, j])
+                xj = [(int(k), -1.0) for k in self.x_index[j][self.x_index[j] >= 0]]
+                row([(y, 1.0)] + xi, 0.0)  # kept only
+                row([(y, 1.0)] + xj, 0.0)
+                beta = log_odds(pairwise[i, j])
+                for c in np.flatnonzero(allowed[i]):
+                    for c2 in np.flatnonzero(allowed[j]):
+                        b = float(beta[c, c2])
+                        if b == 0.0:
+                            continue
+                        z = len(costs)
+                        costs.append(b)
+                        xa, xb = int(self.x_index[i, c]), int(self.x_index[j, c2])
+                        if b < 0:  # a reward: only the upper bounds can bind
+                            row([(z, 1.0), (xa, -1.0)], 0.0)
+                            row([(z, 1.0), (xb, -1.0)], 0.0)
+                            row([(z, 1.0), (y, -1.0)], 0.0)
+                        else:  # a penalty: only the lower bound can bind
+                            row([(xa, 1.0), (xb, 1.0), (y, 1.0), (z, -1.0)], 2.0)
+        self.costs = np.asarray(costs, np.float64)
+        self.base = (rows, cols, vals, ub)
+        self.triangles: set[tuple[int, int, int]] = set()
+
+    def add_triangles(self, triples) -> int:
+        """Add the three transitivity inequalities of each new (i < j < k) triple; returns how many were new."""
+        before = len(self.triangles)
+        self.triangles.update(triples)
+        return len(self.triangles) - before
+
+    def constraints(self) -> LinearConstraint:
+        rows, cols, vals, ub = (list(a) for a in self.base)
+        r = len(ub)
+        for i, j, k in sorted(self.triangles):
+            ij, jk, ik = self.y_index[i, j], self.y_index[j, k], self.y_index[i, k]
+            for a, b, c in ((ij, jk, ik), (ij, ik, jk), (ik, jk, ij)):  # a + b - c <= 1
+                rows += [r, r, r]
+                cols += [int(a), int(b), int(c)]
+                vals += [1.0, 1.0, -1.0]
+                ub.append(1.0)
+                r += 1
+        A = sparse.csr_array((vals, (rows, cols)), shape=(max(r, 1), len(self.costs)))
+        if r == 0:  # milp needs a constraint matrix with the right width, even an empty one
+            return LinearConstraint(A, -np.inf, np.zeros(1))
+        return LinearConstraint(A, -np.inf, np.asarray(ub))
+
+    def read(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (D,), same (D, D) bool) of a solver vector (rounded)."""
+        v = np.round(v).astype(np.int64)
+        labels = -np.ones(self.D, np.int64)
+        for d, c in zip(*np.nonzero(self.x_index >= 0), strict=True):
+            if v[self.x_index[d, c]] == 1:
+                labels[d] = c
+        same = np.zeros((self.D, self.D), bool)
+        has = self.y_index >= 0
+        same[has] = v[self.y_index[has]] == 1
+        return labels, same & (labels >= 0)[:, None] & (labels >= 0)[None, :]
+
+
+def violated_triangles(same: np.ndarray) -> list[tuple[int, int, int]]:
+    """Sorted triples (i < j < k) whose "same person" relation (D, D) bool, symmetric, is not transitive: two
+    of the three pairs joined and the third cut."""
+    s = same.astype(np.int64)
+    np.fill_diagonal(s, 0)
+    # for each triple the number of joined pairs; exactly 2 is a violation
+    out = []
+    D = len(s)
+    for i in range(D):
+        for j in range(i + 1, D):
+            k = np.arange(j + 1, D)
+            if len(k) == 0:
+                continue
+            joined = s[i, j] + s[j, k] + s[i, k]
+            out += [(i, j, int(kk)) for kk in k[joined == 2]]
+    return out
+
+
+def _components(labels: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """Clusters (D,) of the kept candidates: connected components of ``same`` (its transitive closure), numbered
+    by first candidate; -1 for suppressed ones."""
+    D = len(labels)
+    clusters = -np.ones(D, np.int64)
+    n = 0
+    for d in range(D):
+        if labels[d] < 0 or clusters[d] >= 0:
+            continue
+        stack = [d]
+        clusters[d] = n
+        while stack:
+            a = stack.pop()
+            for b in np.flatnonzero(same[a]):
+                if clusters[b] < 0 and labels[b] >= 0:
+                    clusters[b] = n
+                    stack.append(int(b))
+        n += 1
+    return clusters
+
+
+def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray | None = None,
+                             time_limit: float = 10.0, lazy: bool = True, mip_rel_gap: float = 1e-7
+                             ) -> ILPSolution:
+    """Solve DeepCut's subset partition and labeling program (module docstring) exactly, within ``time_limit``.
+
+    unary: (D, C) probability that candidate d is a part of class c.
+    pairwise: (D, D, C, C) probability that d (as class c) and d' (as class c') belong to the same person; only
+        d < d' is read (the caller keeps it symmetric: pairwise[d, d', c, c'] = pairwise[d', d, c', c]).
+    allowed: (D, C) bool, the classes each candidate may take (None = those with unary > 0); a candidate with
+        none is suppressed.
+    time_limit: seconds for the whole solve (all lazy rounds); past it the best feasible solution known is
+        returned with ``status="time_limit"``.
+    lazy: add transitivity triangles as they are violated (True) or all of them up front (False). Both reach
+        the same optimum; lazy is much smaller on real instances.
+    mip_rel_gap: HiGHS's relative optimality gap (tiny: the solution is exact up to float tolerance).
+    Returns an :class:`ILPSolution`.
+    """
+    t0 = time.perf_counter()
+    unary = np.asarray(unary, dtype=np.float64)
+    D, C = unary.shape
+    pairwise = np.asarray(pairwise, dtype=np.float64)
+    if pairwise.shape != (D, D, C, C):
+        raise ValueError(f"pairwise must be ({D}, {D}, {C}, {C}), got {pairwise.shape}")
+    allowed = (unary > 0) if allowed is None else np.asarray(allowed, dtype=bool)
+    if allowed.shape != (D, C):
+        raise ValueError(f"allowed must be ({D}, {C}), got {allowed.shape}")
+    program = _Program(unary, pairwise, allowed)
+    if not lazy:
+        live = program.live
+        program.add_triangles((int(i), int(j), int(k)) for a, i in enumerate(live) for b, j in enumerate(live[a + 1:])
+                              for k in live[a + b + 2:])
+
+    # the fallback when the solver finds nothing in time: every candidate whose unary cost is negative kept
+    # alone with its best class (feasible, and never worse than keeping nothing)
+    alpha = np.where(allowed, log_odds(unary), np.inf)
+    best_labels = np.where((alpha.min(1) < 0), alpha.argmin(1), -1) if C else -np.ones(D, np.int64)
+    best_clusters = _components(best_labels, np.zeros((D, D), bool))
+    best_obj = objective_value(unary, pairwise, best_labels, best_clusters)
+    status, iterations, n_cons = "time_limit", 0, 0
+    integrality = np.ones(len(program.costs))
+    while True:
+        remaining = time_limit - (time.perf_counter() - t0)
+        if remaining <= 0 or len(program.costs) == 0:
+            if len(program.costs) == 0:
+                status = "optimal"
+            break
+        cons = program.constraints()
+        n_cons = cons.A.shape[0]
+        res = milp(program.costs, integrality=integrality, bounds=(0, 1), constraints=cons,
+                   options={"time_limit": remaining, "mip_rel_gap": mip_rel_gap, "disp": False})
+        iterations += 1
+        if res.x is None:  # nothing found within the limit (or a solver failure): keep the best known
+            break
+        labels, same = program.read(res.x)
+        violated = violated_triangles(same)
+        clusters = _components(labels, same)
+        obj = objective_value(unary, pairwise, labels, clusters)
+        if obj < best_obj - 1e-9 or (not violated and res.status == 0):
+            best_labels, best_clusters, best_obj = labels, clusters, obj
+        if res.status != 0:  # the time limit (or another limit) stopped the solve: not proven optimal
+            break
+        if not violated:
+            status = "optimal"
+            break
+        program.add_triangles(violated)
+    return ILPSolution(labels=best_labels, clusters=best_clusters, objective=best_obj, status=status,
+                       iterations=iterations, triangles=len(program.triangles), seconds=time.perf_counter() - t0,
+                       num_variables=len(program.costs), num_constraints=n_cons)
+
+
+def decode_people(positions: np.ndarray, unary: np.ndarray, labels: np.ndarray, clusters: np.ndarray,
+                  num_classes: int, min_parts: int = 1) -> list[tuple[np.ndarray, float]]:
+    """People from a solution: each cluster of kept candidates is a person; per class its highest-probability
+    candidate of that class is the joint (others of the class in the cluster are redundant detections of it).
+
+    positions: (D, 2) candidate (x, y) in any pixel frame (the output uses the same). unary: (D, C) the
+    probabilities the solve used. labels, clusters: (D,) from :class:`ILPSolution`.
+    Returns [(keypoints (C, 3) x, y, score = the joint's unary probability, missing joints all zero;
+    person score = the mean over the C classes of those probabilities, 0 for a missing joint, so a complete
+    confident person scores near 1)], best first; people with fewer than ``min_parts`` joints are dropped.
+    """
+    people = []
+    for n in range(int(clusters.max()) + 1 if len(clusters) else 0):
+        members = np.flatnonzero(clusters == n)
+        kp = np.zeros((num_classes, 3))
+        for d in members:
+            c = int(labels[d])
+            p = float(unary[d, c])
+            if p > kp[c, 2]:
+                kp[c] = (positions[d, 0], positions[d, 1], p)
+        found = int((kp[:, 2] > 0).sum())
+        if found >= max(1, min_parts):
+            people.append((kp, float(kp[:, 2].sum() / num_classes)))
+    people.sort(key=lambda t: -t[1])
+    return people
