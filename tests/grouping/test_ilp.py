@@ -9,6 +9,7 @@ import pytest
 
 from posekit.grouping.ilp import (
     decode_people,
+    greedy_solution,
     log_odds,
     objective_value,
     solve_partition_labeling,
@@ -115,12 +116,17 @@ def test_suppression_and_class_choice():
 def test_time_limit_returns_a_feasible_solution_and_says_so():
     rng = np.random.default_rng(7)
     unary, pairwise, allowed = random_instance(rng, 30, 3)
-    # no time at all: the fallback (each likely candidate kept alone with its best class)
+    # no time at all: the greedy fallback, never worse than each likely candidate kept alone
     sol = solve_partition_labeling(unary, pairwise, allowed, time_limit=0.0)
     assert sol.status == "time_limit" and sol.iterations == 0
+    labels, clusters = greedy_solution(unary, pairwise, allowed)
+    np.testing.assert_array_equal(sol.labels, labels)
+    np.testing.assert_array_equal(sol.clusters, clusters)
     alpha = np.where(allowed, log_odds(unary), np.inf)
-    np.testing.assert_array_equal(sol.labels, np.where(alpha.min(1) < 0, alpha.argmin(1), -1))
-    assert len(set(sol.clusters[sol.clusters >= 0].tolist())) == int((sol.labels >= 0).sum())
+    alone = np.where(alpha.min(1) < 0, alpha.argmin(1), -1)
+    singletons = np.where(alone >= 0, np.cumsum(alone >= 0) - 1, -1)
+    assert sol.objective <= objective_value(unary, pairwise, alone, singletons) + 1e-9
+    _check_transitive(sol)
     # a short limit on a hard random instance: interrupted, still a transitive assignment, never worse than
     # the fallback
     short = solve_partition_labeling(unary, pairwise, allowed, time_limit=0.3)

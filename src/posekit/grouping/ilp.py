@@ -34,9 +34,12 @@ for beta = 0 no z at all -- which has the same optimum as writing all four (a mi
 beta > 0 and up when beta < 0); (3) the paper's solver was Gurobi with a branch-and-cut callback; here
 each lazy round is a fresh HiGHS solve (scipy exposes no callbacks) under one per-image time limit.
 
-When the time limit is hit the best feasible solution found is returned with ``status="time_limit"``: the
-incumbent of the interrupted solve made transitive (connected components of its "same person" edges) or,
-when the solver found none, the best earlier transitive solution (each kept candidate its own person at worst).
+Lazy rounds: a few cutting-plane rounds on the LP relaxation first (the triangles its fractional solution
+violates), then integer solves, each followed by adding the triangles its solution violates.
+
+When the time limit is hit the best feasible solution known is returned with ``status="time_limit"``: the
+better of a greedy solution (:func:`greedy_solution`, computed first) and the incumbent of the interrupted
+solve made transitive (connected components of its "same person" edges).
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import LinearConstraint, milp
 
-__all__ = ["ILPSolution", "decode_people", "log_odds", "objective_value", "solve_partition_labeling"]
+__all__ = ["ILPSolution", "decode_people", "greedy_solution", "log_odds", "objective_value", "solve_partition_labeling",
+           "violated_triangles"]
 
 EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS]: a log-odds of +-13.8, never infinite
 
@@ -139,6 +143,11 @@ class _Program:
                 row([(y, 1.0)] + xi, 0.0)  # kept only
                 row([(y, 1.0)] + xj, 0.0)
                 beta = log_odds(pairwise[i, j])
+                if allowed[i].sum() == 1 and allowed[j].sum() == 1:
+                    # one class each: y = 1 already implies both kept with those classes, so z = y exactly --
+                    # the pairwise cost goes on y and no z (nor coupling rows) is needed
+                    costs[y] = float(beta[np.argmax(allowed[i]), np.argmax(allowed[j])])
+                    continue
                 for c in np.flatnonzero(allowed[i]):
                     for c2 in np.flatnonzero(allowed[j]):
                         b = float(beta[c, c2])
@@ -179,6 +188,13 @@ class _Program:
             return LinearConstraint(A, -np.inf, np.zeros(1))
         return LinearConstraint(A, -np.inf, np.asarray(ub))
 
+    def fractional_y(self, v: np.ndarray) -> np.ndarray:
+        """(D, D) the y values of a (relaxed) solver vector, 0 where no y exists."""
+        y = np.zeros((self.D, self.D))
+        has = self.y_index >= 0
+        y[has] = v[self.y_index[has]]
+        return y
+
     def read(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels (D,), same (D, D) bool) of a solver vector (rounded)."""
         v = np.round(v).astype(np.int64)
@@ -192,22 +208,22 @@ class _Program:
         return labels, same & (labels >= 0)[:, None] & (labels >= 0)[None, :]
 
 
-def violated_triangles(same: np.ndarray) -> list[tuple[int, int, int]]:
-    """Sorted triples (i < j < k) whose "same person" relation (D, D) bool, symmetric, is not transitive: two
-    of the three pairs joined and the third cut."""
-    s = same.astype(np.int64)
-    np.fill_diagonal(s, 0)
-    # for each triple the number of joined pairs; exactly 2 is a violation
-    out = []
-    D = len(s)
-    for i in range(D):
-        for j in range(i + 1, D):
-            k = np.arange(j + 1, D)
-            if len(k) == 0:
-                continue
-            joined = s[i, j] + s[j, k] + s[i, k]
-            out += [(i, j, int(kk)) for kk in k[joined == 2]]
-    return out
+def violated_triangles(same: np.ndarray, tol: float = 1e-6, limit: int | None = None) -> list[tuple[int, int, int]]:
+    """Triples (i < j < k) whose "same person" values (D, D), symmetric -- bool, or the fractional y of an LP
+    relaxation -- break a transitivity inequality y_ab + y_bc - y_ac <= 1 (some orientation) by more than
+    ``tol``; the most violated first, at most ``limit``. For a bool relation: two pairs joined, the third cut."""
+    y = np.asarray(same, dtype=np.float64).copy()
+    D = len(y)
+    if D < 3:
+        return []
+    np.fill_diagonal(y, 0.0)
+    ij, jk, ik = y[:, :, None], y[None, :, :], y[:, None, :]
+    excess = np.maximum(np.maximum(ij + jk - ik, ij + ik - jk), jk + ik - ij) - 1.0  # (D, D, D) over (i, j, k)
+    r = np.arange(D)
+    ordered = (r[:, None, None] < r[None, :, None]) & (r[None, :, None] < r[None, None, :])
+    i, j, k = np.nonzero(ordered & (excess > tol))
+    order = np.argsort(-excess[i, j, k], kind="stable")[:limit]
+    return [(int(a), int(b), int(c)) for a, b, c in zip(i[order], j[order], k[order], strict=True)]
 
 
 def _components(labels: np.ndarray, same: np.ndarray) -> np.ndarray:
@@ -231,9 +247,48 @@ def _components(labels: np.ndarray, same: np.ndarray) -> np.ndarray:
     return clusters
 
 
+def greedy_solution(unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A quick feasible solution (the time limit's fallback): every candidate that can be kept takes its best
+    allowed class, each alone; the two clusters whose joining lowers the objective most are joined while some
+    joining does (greedy agglomeration); then candidates whose unary cost outweighs what they share with their
+    cluster are dropped, the costliest first. Returns (labels, clusters)."""
+    D, C = unary.shape
+    alpha = np.where(allowed, log_odds(unary), np.inf)
+    labels = np.where(allowed.any(1), alpha.argmin(1), -1) if C else -np.ones(D, np.int64)
+    kept = np.flatnonzero(labels >= 0)
+    if len(kept) == 0:
+        return labels, -np.ones(D, np.int64)
+    beta = log_odds(pairwise[kept[:, None], kept[None, :], labels[kept][:, None], labels[kept][None, :]])
+    np.fill_diagonal(beta, 0.0)
+    member = np.eye(len(kept))  # (clusters, kept candidates) membership
+    while len(member) > 1:
+        gain = member @ beta @ member.T  # summed beta between every two clusters
+        np.fill_diagonal(gain, np.inf)
+        a, b = np.unravel_index(np.argmin(gain), gain.shape)
+        if gain[a, b] >= 0:
+            break
+        member[a] += member[b]
+        member = np.delete(member, b, axis=0)
+    cluster = member.argmax(0)
+    on = np.ones(len(kept), bool)
+    a_kept = alpha[kept, labels[kept]]
+    while on.any():  # each kept candidate's share: its unary cost + its beta to the others of its cluster
+        share = a_kept + ((cluster[:, None] == cluster[None, :]) * beta * on[None, :]).sum(1)
+        share = np.where(on, share, -np.inf)
+        worst = int(np.argmax(share))
+        if share[worst] <= 0:
+            break
+        on[worst] = False
+    labels = labels.copy()
+    labels[kept[~on]] = -1
+    clusters = -np.ones(D, np.int64)
+    clusters[kept] = cluster
+    return labels, _components(labels, clusters[:, None] == clusters[None, :])
+
+
 def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray | None = None,
-                             time_limit: float = 10.0, lazy: bool = True, mip_rel_gap: float = 1e-7
-                             ) -> ILPSolution:
+                             time_limit: float = 10.0, lazy: bool = True, mip_rel_gap: float = 1e-7,
+                             root_rounds: int = 20, max_cuts: int = 3000) -> ILPSolution:
     """Solve DeepCut's subset partition and labeling program (module docstring) exactly, within ``time_limit``.
 
     unary: (D, C) probability that candidate d is a part of class c.
@@ -246,6 +301,9 @@ def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: n
     lazy: add transitivity triangles as they are violated (True) or all of them up front (False). Both reach
         the same optimum; lazy is much smaller on real instances.
     mip_rel_gap: HiGHS's relative optimality gap (tiny: the solution is exact up to float tolerance).
+    root_rounds, max_cuts: with ``lazy``, LP-relaxation rounds before the integer ones, each adding up to
+        ``max_cuts`` of the triangles the fractional solution violates most (cutting planes: the same optimum,
+        far fewer integer solves).
     Returns an :class:`ILPSolution`.
     """
     t0 = time.perf_counter()
@@ -263,14 +321,27 @@ def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: n
         program.add_triangles((int(i), int(j), int(k)) for a, i in enumerate(live) for b, j in enumerate(live[a + 1:])
                               for k in live[a + b + 2:])
 
-    # the fallback when the solver finds nothing in time: every candidate whose unary cost is negative kept
-    # alone with its best class (feasible, and never worse than keeping nothing)
-    alpha = np.where(allowed, log_odds(unary), np.inf)
-    best_labels = np.where((alpha.min(1) < 0), alpha.argmin(1), -1) if C else -np.ones(D, np.int64)
-    best_clusters = _components(best_labels, np.zeros((D, D), bool))
+    # the fallback when the solver finds nothing better in time: the greedy solution
+    best_labels, best_clusters = greedy_solution(unary, pairwise, allowed)
     best_obj = objective_value(unary, pairwise, best_labels, best_clusters)
     status, iterations, n_cons = "time_limit", 0, 0
     integrality = np.ones(len(program.costs))
+    if lazy:
+        # cutting planes at the root: solve the LP relaxation, add the triangles its fractional y violates, a
+        # few rounds -- the relaxation without triangles is very loose, and each integer round costs far more
+        # than an LP, so starting the integer rounds from these cuts saves most of them
+        for _ in range(root_rounds):
+            remaining = time_limit - (time.perf_counter() - t0)
+            if remaining <= 0 or len(program.costs) == 0:
+                break
+            res = milp(program.costs, integrality=np.zeros(len(program.costs)), bounds=(0, 1),
+                       constraints=program.constraints(), options={"time_limit": remaining, "disp": False})
+            iterations += 1
+            if res.x is None or res.status != 0:
+                break
+            cuts = violated_triangles(program.fractional_y(res.x), tol=1e-4, limit=max_cuts)
+            if not cuts or not program.add_triangles(cuts):
+                break
     while True:
         remaining = time_limit - (time.perf_counter() - t0)
         if remaining <= 0 or len(program.costs) == 0:

@@ -1,0 +1,135 @@
+"""DeepCut (Pishchulin et al. 2016) on this project's part network: fit and save the pairwise model, and
+measure how the ILP's cost grows with the number of candidates.
+
+    # fit the unary calibration + pairwise logistic regressions on composed TRAINING scenes (LSP train + LSPet
+    # people on the training backgrounds; never LSP test people) and write a DeepCut weights file that names
+    # the part network
+    python benchmarks/deepcut.py fit --part runs/paf/best.pt --out runs/deepcut/deepcut.pt --scenes 300
+    python benchmarks/deepcut.py fit --part runs/paf/best.pt --out runs/deepcut/deepcut_paf.pt --use-paf
+
+    # cost per image on composed scenes of N people (LSP TEST people, validation backgrounds; seeds 1000+)
+    python benchmarks/deepcut.py timing --model runs/deepcut/deepcut.pt --people 1 2 4 8 --per-n 3 \
+        --json benchmarks/deepcut_timing.json
+
+Everything runs on one CPU thread (``torch.set_num_threads(1)``) unless ``--threads`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from posekit.data import load
+from posekit.data.compose import SceneComposer, read_backgrounds
+from posekit.grouping.deepcut import fit, save_weights, training_images
+from posekit.infer import BottomUpPredictor, load_model
+
+#: people per training scene: mostly small groups, some crowds (as the PAF network's training scenes)
+TRAIN_PEOPLE = (1, 2, 2, 3, 3, 4, 4, 5, 6, 8)
+
+
+def training_scenes(data: Path, num: int, seed: int):
+    """(image, people (K, 3) image pixels) of ``num`` composed training scenes: LSP train + LSPet people on the
+    training backgrounds (every 5th background is held out, as posekit train does), low and high overlap."""
+    people = load("lsp", data / "lsp", split="train") + load("lspet", data / "lspet")
+    backgrounds = [b for i, b in enumerate(read_backgrounds(data / "backgrounds")) if i % 5]
+    composer = SceneComposer(people, backgrounds)
+    rng = np.random.default_rng(seed)
+    for i in range(num):
+        n = int(rng.choice(TRAIN_PEOPLE))
+        scene = composer.compose(n, ("low", "high")[i % 2], seed=int(rng.integers(2**31)))
+        yield scene.image, [p.keypoints for p in scene.people]
+
+
+def test_scenes(data: Path, n: int, count: int, overlap: str = "low"):
+    """Composed TEST scenes (PROTOCOLS.md: LSP test people only), validation backgrounds, seeds 1000 + i."""
+    people = load("lsp", data / "lsp", split="test")
+    backgrounds = [b for i, b in enumerate(read_backgrounds(data / "backgrounds")) if i % 5 == 0]
+    composer = SceneComposer(people, backgrounds)
+    for i in range(count):
+        scene = composer.compose(n, overlap, seed=1000 + i)
+        yield scene.image, [p.keypoints for p in scene.people]
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    parts = load_model(args.part, backend="torch", flip_test=not args.no_flip)
+    if not isinstance(parts, BottomUpPredictor):
+        raise SystemExit(f"{args.part} is not a bottom-up part network")
+    t0 = time.perf_counter()
+    images = training_images(parts, training_scenes(Path(args.data), args.scenes, args.seed),
+                             max_per_class=args.max_per_class, max_candidates=args.max_candidates,
+                             use_paf=args.use_paf)
+    t1 = time.perf_counter()
+    model = fit(images, parts.skeleton.num_joints, scale=float(parts.input_size[1]), use_paf=args.use_paf,
+                seed=args.seed)
+    t2 = time.perf_counter()
+    model["training"].update(part_detector=str(args.part), scenes=args.scenes, seed=args.seed,
+                             candidates_seconds=round(t1 - t0, 1), fit_seconds=round(t2 - t1, 1))
+    settings = {"max_per_class": args.max_per_class, "max_candidates": args.max_candidates,
+                "time_limit": args.time_limit}
+    save_weights(args.out, str(Path(args.part).resolve()), model, settings)
+    tr = model["training"]
+    acc = tr["pair_accuracy"][np.isfinite(tr["pair_accuracy"])]
+    pairs = (tr["pair_counts"].sum() + np.trace(tr["pair_counts"].sum(-1))) // 2  # symmetric: each pair once
+    print(f"{args.scenes} scenes: candidates in {t1 - t0:.0f} s, fit in {t2 - t1:.0f} s; "
+          f"unary positives/negatives {tr['unary_counts'].sum(0).tolist()}; ~{int(pairs)} training pairs; "
+          f"pairwise training accuracy median {np.median(acc):.3f} (min {acc.min():.3f}) over {len(acc)} class "
+          f"pairs -> {args.out}")
+
+
+def cmd_timing(args: argparse.Namespace) -> None:
+    predictor = load_model(args.model, backend="torch")
+    if args.time_limit is not None:
+        predictor.settings["time_limit"] = args.time_limit
+    rows = []
+    for n in args.people:
+        for image, _people in test_scenes(Path(args.data), n, args.per_n, args.overlap):
+            t0 = time.perf_counter()
+            found = predictor.predict(image)
+            total = time.perf_counter() - t0
+            s = dict(predictor.last_stats)
+            s.update(people=n, found=len(found), total_seconds=round(total, 3))
+            rows.append(s)
+            print(f"N={n:2d}: {s['candidates']:3d} candidates, {s['variables']:6d} variables, "
+                  f"{s['triangles']:5d} triangles, {s['iterations']:2d} rounds, ILP {s['ilp_seconds']:7.3f} s "
+                  f"({s['status']}), image {total:7.3f} s, {len(found)} people found", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": str(args.model), "settings": predictor.settings,
+                                               "threads": torch.get_num_threads(), "rows": rows}, indent=1))
+        print(f"-> {args.json}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/datasets")
+    ap.add_argument("--threads", type=int, default=1)
+    sub = ap.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("fit", help="fit and save the unary calibration + pairwise model")
+    f.add_argument("--part", required=True, help="the bottom-up part network's checkpoint (e.g. runs/paf/best.pt)")
+    f.add_argument("--out", required=True)
+    f.add_argument("--scenes", type=int, default=300)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--max-per-class", type=int, default=4)
+    f.add_argument("--max-candidates", type=int, default=48)
+    f.add_argument("--time-limit", type=float, default=10.0, help="seconds per image stored with the weights")
+    f.add_argument("--use-paf", action="store_true", help="add the PAF line integral as a pairwise feature")
+    f.add_argument("--no-flip", action="store_true", help="part maps without the flip test (twice as fast)")
+    t = sub.add_parser("timing", help="ILP cost per image against the number of candidates")
+    t.add_argument("--model", required=True)
+    t.add_argument("--people", type=int, nargs="+", default=[1, 2, 4, 8])
+    t.add_argument("--per-n", type=int, default=3)
+    t.add_argument("--overlap", default="low", choices=("low", "high"))
+    t.add_argument("--time-limit", type=float, default=None)
+    t.add_argument("--json", default="")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    {"fit": cmd_fit, "timing": cmd_timing}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
