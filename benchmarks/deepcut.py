@@ -26,8 +26,10 @@ import torch
 
 from posekit.data import load
 from posekit.data.compose import SceneComposer, read_backgrounds
+from posekit.evaluate import evaluate_oks
 from posekit.grouping.deepcut import fit, save_weights, training_images
 from posekit.infer import BottomUpPredictor, load_model
+from posekit.types import Person, Sample, box_from_keypoints
 
 #: people per training scene: mostly small groups, some crowds (as the PAF network's training scenes)
 TRAIN_PEOPLE = (1, 2, 2, 3, 3, 4, 4, 5, 6, 8)
@@ -47,13 +49,18 @@ def training_scenes(data: Path, num: int, seed: int):
 
 
 def test_scenes(data: Path, n: int, count: int, overlap: str = "low"):
-    """Composed TEST scenes (PROTOCOLS.md: LSP test people only), validation backgrounds, seeds 1000 + i."""
+    """(image, Sample) of composed TEST scenes (PROTOCOLS.md: LSP test people only), validation backgrounds,
+    seeds 1000 + i; each person's OKS area = w x h of their keypoint box enlarged x 1.25 (PROTOCOLS.md)."""
     people = load("lsp", data / "lsp", split="test")
     backgrounds = [b for i, b in enumerate(read_backgrounds(data / "backgrounds")) if i % 5 == 0]
     composer = SceneComposer(people, backgrounds)
     for i in range(count):
         scene = composer.compose(n, overlap, seed=1000 + i)
-        yield scene.image, [p.keypoints for p in scene.people]
+        persons = []
+        for p in scene.people:
+            box = box_from_keypoints(p.keypoints, margin=0.25)
+            persons.append(Person(keypoints=p.keypoints, box=p.box, area=float(box[2] * box[3])))
+        yield scene.image, Sample(Path(f"scene-{n}-{overlap}-{i}"), composer.skeleton, persons)
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
@@ -83,12 +90,15 @@ def cmd_fit(args: argparse.Namespace) -> None:
 
 
 def cmd_timing(args: argparse.Namespace) -> None:
-    predictor = load_model(args.model, backend="torch")
-    if args.time_limit is not None:
-        predictor.settings["time_limit"] = args.time_limit
-    rows = []
+    kwargs = {k: v for k, v in (("time_limit", args.time_limit), ("max_candidates", args.max_candidates),
+                                ("max_per_class", args.max_per_class), ("max_classes", args.max_classes))
+              if v is not None}
+    predictor = load_model(args.model, backend="torch", **kwargs)
+    paf = load_model(predictor_part(args.model), backend="torch") if args.compare_paf else None
+    rows, ap = [], {}
     for n in args.people:
-        for image, _people in test_scenes(Path(args.data), n, args.per_n, args.overlap):
+        scenes = list(test_scenes(Path(args.data), n, args.per_n, args.overlap))
+        for image, _ in scenes:
             t0 = time.perf_counter()
             found = predictor.predict(image)
             total = time.perf_counter() - t0
@@ -98,10 +108,25 @@ def cmd_timing(args: argparse.Namespace) -> None:
             print(f"N={n:2d}: {s['candidates']:3d} candidates, {s['variables']:6d} variables, "
                   f"{s['triangles']:5d} triangles, {s['iterations']:2d} rounds, ILP {s['ilp_seconds']:7.3f} s "
                   f"({s['status']}), image {total:7.3f} s, {len(found)} people found", flush=True)
+        if args.compare_paf:  # OKS-AP of both groupings of the same part maps on these scenes
+            images, samples = [im for im, _ in scenes], [sm for _, sm in scenes]
+            ap[n] = {name: evaluate_oks(p, samples, progress=False, images=images)["AP"]
+                     for name, p in (("deepcut", predictor), ("paf_greedy", paf))}
+            print(f"N={n:2d}: OKS-AP DeepCut {ap[n]['deepcut']}, PAF greedy {ap[n]['paf_greedy']} "
+                  f"({len(scenes)} scenes)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"model": str(args.model), "settings": predictor.settings,
-                                               "threads": torch.get_num_threads(), "rows": rows}, indent=1))
+                                               "threads": torch.get_num_threads(), "overlap": args.overlap,
+                                               "rows": rows, "oks_ap": ap}, indent=1))
         print(f"-> {args.json}")
+
+
+def predictor_part(weights: str) -> str:
+    """The part network a DeepCut weights file names (resolved as load_model does)."""
+    from posekit.infer import safe_load
+
+    part = Path(safe_load(weights)["part_detector"])
+    return str(part if part.exists() else Path(weights).parent / part)
 
 
 def main() -> None:
@@ -125,6 +150,10 @@ def main() -> None:
     t.add_argument("--per-n", type=int, default=3)
     t.add_argument("--overlap", default="low", choices=("low", "high"))
     t.add_argument("--time-limit", type=float, default=None)
+    t.add_argument("--max-candidates", type=int, default=None)
+    t.add_argument("--max-per-class", type=int, default=None)
+    t.add_argument("--max-classes", type=int, default=None)
+    t.add_argument("--compare-paf", action="store_true", help="also OKS-AP of DeepCut and of the PAF greedy grouping")
     t.add_argument("--json", default="")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
