@@ -529,7 +529,7 @@ class DeepCutPredictor(BottomUpPredictor):
     def __init__(self, model: torch.nn.Module, codec: PAFCodec, skeleton: Skeleton, pairwise: dict,
                  device: str | None = None, flip_test: bool = PredictConfig.flip_test, person_threshold: float = 0.05,
                  max_people: int = PredictConfig.max_people, padding: float = 1.25, threshold: float = 0.1,
-                 max_per_class: int = 4, max_candidates: int = 48, max_classes: int = 1, min_unary: float = 0.1,
+                 max_per_class: int = 8, max_candidates: int = 96, max_classes: int = 1, min_unary: float = 0.1,
                  time_limit: float = 10.0, min_parts: int = 3) -> None:
         super().__init__(model, codec, skeleton, device=device, flip_test=flip_test,
                          person_threshold=person_threshold, max_people=max_people, padding=padding)

@@ -57,7 +57,7 @@ FEATURES = ("dx", "dy", "dist", "angle", "dx2", "dy2", "dist2", "angle2", "p_lo"
 
 
 def candidates(heatmaps: np.ndarray, input_size: Sequence[int], heatmap_size: Sequence[int], sigma: float,
-               threshold: float = 0.1, max_per_class: int = 4, max_candidates: int = 48
+               threshold: float = 0.1, max_per_class: int = 8, max_candidates: int = 96
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Part candidates of one image's (K, h, w) confidence maps (module docstring).
 
@@ -258,7 +258,7 @@ def fit(images: Sequence[dict], num_classes: int, scale: float, max_classes: int
 
 
 def group(heatmaps: np.ndarray, model: dict, input_size: Sequence[int], heatmap_size: Sequence[int], sigma: float,
-          threshold: float = 0.1, max_per_class: int = 4, max_candidates: int = 48, max_classes: int = 1,
+          threshold: float = 0.1, max_per_class: int = 8, max_candidates: int = 96, max_classes: int = 1,
           min_unary: float = 0.1, time_limit: float = 10.0, min_parts: int = 3, paf_score: Callable | None = None
           ) -> tuple[list[tuple[np.ndarray, float]], dict]:
     """DeepCut on one image's (K, h, w) part maps: candidates -> unary and pairwise probabilities -> the ILP ->
@@ -328,7 +328,7 @@ def save_weights(path, part_detector: str, pairwise: dict, settings: dict | None
 
 
 def training_images(parts, scenes, radius: float = 0.3, min_radius: float = 4.0, threshold: float = 0.1,
-                    max_per_class: int = 4, max_candidates: int = 48, use_paf: bool = False) -> list[dict]:
+                    max_per_class: int = 8, max_candidates: int = 96, use_paf: bool = False) -> list[dict]:
     """The :func:`fit` inputs of fully annotated images: candidates of the part network, matched to the ground truth.
 
     parts: a :class:`~posekit.infer.BottomUpPredictor` (its ``maps``, ``codec``, ``skeleton``; flip test as set).
