@@ -136,3 +136,12 @@ def test_cli_predict_and_eval_report_the_cost(weights, data_root, tmp_path, caps
     report = json.loads(coco.read_text())
     assert report["metrics"]["num_people"] > 0
     assert report["runtime"]["inputs"] == report["num_images"] and report["runtime"]["time_limit"] == 2.0
+
+
+def test_the_part_network_runs_on_onnx_runtime_too(weights, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
+    predictor = load_model(weights, backend="onnxruntime", flip_test=False)
+    assert isinstance(predictor, DeepCutPredictor)
+    image = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    assert isinstance(predictor.predict(image), list) and predictor.last_stats is not None

@@ -18,6 +18,8 @@ by re-cropping, and the candidate with the highest mean keypoint score is return
 Bottom-up (Cao et al. 2017, :class:`BottomUpPredictor`, for models trained with ``data.kind: bottomup``):
 one network pass over the whole letterboxed image gives every person's part maps and affinity fields, which
 the model's :class:`~posekit.codecs.paf.PAFCodec` groups into people; same ``predict`` interface.
+DeepCut (Pishchulin et al. 2016, :class:`DeepCutPredictor`, from a DeepCut weights file naming such a network)
+groups the same part maps by the subset partition and labeling ILP of :mod:`posekit.grouping.ilp` instead.
 """
 
 from __future__ import annotations
