@@ -31,7 +31,8 @@ predictor allows a candidate's own heatmap class and its most probable alternati
 detection take every class, which multiplies the z variables by C^2); (2) only the side of the coupling
 constraints that can bind is written -- for beta < 0 the three upper bounds, for beta > 0 the lower bound,
 for beta = 0 no z at all -- which has the same optimum as writing all four (a minimiser pushes z down when
-beta > 0 and up when beta < 0); (3) the paper's solver was Gurobi with a branch-and-cut callback; here
+beta > 0 and up when beta < 0); and where both candidates of a pair have a single allowed class, z = y exactly
+(y = 1 already forces both kept with those classes), so beta goes on y and no z is made; (3) the paper's solver was Gurobi with a branch-and-cut callback; here
 each lazy round is a fresh HiGHS solve (scipy exposes no callbacks) under one per-image time limit.
 
 Lazy rounds: a few cutting-plane rounds on the LP relaxation first (the triangles its fractional solution
