@@ -32,8 +32,9 @@ detection take every class, which multiplies the z variables by C^2); (2) only t
 constraints that can bind is written -- for beta < 0 the three upper bounds, for beta > 0 the lower bound,
 for beta = 0 no z at all -- which has the same optimum as writing all four (a minimiser pushes z down when
 beta > 0 and up when beta < 0); and where both candidates of a pair have a single allowed class, z = y exactly
-(y = 1 already forces both kept with those classes), so beta goes on y and no z is made; (3) the paper's solver was Gurobi with a branch-and-cut callback; here
-each lazy round is a fresh HiGHS solve (scipy exposes no callbacks) under one per-image time limit.
+(y = 1 already forces both kept with those classes), so beta goes on y and no z is made; (3) the paper's
+solver was Gurobi with a branch-and-cut callback; here each lazy round is a fresh HiGHS solve (scipy exposes
+no callbacks) under one per-image time limit.
 
 Lazy rounds: a few cutting-plane rounds on the LP relaxation first (the triangles its fractional solution
 violates), then integer solves, each followed by adding the triangles its solution violates.
@@ -68,7 +69,8 @@ class ILPSolution:
     objective: the objective of this solution (the minimised cost; lower is better).
     status: "optimal" (proven: the last solve finished and its solution was transitive) or "time_limit" (the
         per-image limit was reached: the best feasible solution known, not proven optimal).
-    iterations: lazy rounds (solver calls). triangles: transitivity triples in the last program.
+    iterations: solver calls (LP cutting-plane rounds + integer rounds). triangles: transitivity triples in the
+        last program.
     seconds: wall-clock time spent. num_variables / num_constraints: size of the last program.
     """
 
@@ -94,15 +96,13 @@ def objective_value(unary: np.ndarray, pairwise: np.ndarray, labels: np.ndarray,
     """The objective of a (labels, clusters) assignment: sum of alpha over kept candidates and of beta over the
     pairs of kept candidates in the same cluster. unary (D, C), pairwise (D, D, C, C) probabilities as for
     :func:`solve_partition_labeling`."""
-    alpha, total = log_odds(unary), 0.0
-    kept = np.flatnonzero(np.asarray(labels) >= 0)
-    for d in kept:
-        total += alpha[d, labels[d]]
-    for a_i, i in enumerate(kept):
-        for j in kept[a_i + 1:]:
-            if clusters[i] == clusters[j]:
-                total += float(log_odds(pairwise[i, j, labels[i], labels[j]]))
-    return float(total)
+    labels, clusters = np.asarray(labels), np.asarray(clusters)
+    kept = np.flatnonzero(labels >= 0)
+    lab = labels[kept]
+    total = float(log_odds(unary[kept, lab]).sum())
+    together = np.triu(clusters[kept][:, None] == clusters[kept][None, :], 1)  # each joined pair once
+    beta = log_odds(pairwise[kept[:, None], kept[None, :], lab[:, None], lab[None, :]])
+    return total + float((beta * together).sum())
 
 
 class _Program:
