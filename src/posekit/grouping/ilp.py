@@ -36,8 +36,8 @@ beta > 0 and up when beta < 0); and where both candidates of a pair have a singl
 solver was Gurobi with a branch-and-cut callback; here each lazy round is a fresh HiGHS solve (scipy exposes
 no callbacks) under one per-image time limit.
 
-Lazy rounds: a few cutting-plane rounds on the LP relaxation first (the triangles its fractional solution
-violates), then integer solves, each followed by adding the triangles its solution violates.
+Lazy rounds: a cutting-plane round on the LP relaxation first (the triangles its fractional solution
+violates), then integer solves, each followed by adding all the triangles its solution violates.
 
 When the time limit is hit the best feasible solution known is returned with ``status="time_limit"``: the
 better of a greedy solution (:func:`greedy_solution`, computed first) and the incumbent of the interrupted
@@ -289,7 +289,7 @@ def greedy_solution(unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray
 
 def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray | None = None,
                              time_limit: float = 10.0, lazy: bool = True, mip_rel_gap: float = 1e-7,
-                             root_rounds: int = 20, max_cuts: int = 3000) -> ILPSolution:
+                             root_rounds: int = 1, max_cuts: int | None = None) -> ILPSolution:
     """Solve DeepCut's subset partition and labeling program (module docstring) exactly, within ``time_limit``.
 
     unary: (D, C) probability that candidate d is a part of class c.
@@ -302,9 +302,11 @@ def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: n
     lazy: add transitivity triangles as they are violated (True) or all of them up front (False). Both reach
         the same optimum; lazy is much smaller on real instances.
     mip_rel_gap: HiGHS's relative optimality gap (tiny: the solution is exact up to float tolerance).
-    root_rounds, max_cuts: with ``lazy``, LP-relaxation rounds before the integer ones, each adding up to
-        ``max_cuts`` of the triangles the fractional solution violates most (cutting planes: the same optimum,
-        far fewer integer solves).
+    root_rounds, max_cuts: with ``lazy``, LP-relaxation rounds before the integer ones, each adding (up to
+        ``max_cuts``, None = all) the triangles the fractional solution violates, most violated first (cutting
+        planes: the same optimum). Measured on composed 8-person scenes (71-77 candidates): one round adding
+        all is as fast as none (3.8 / 4.7 s); 20 rounds of 3,000 took 12 s, each extra round forcing another
+        integer solve.
     Returns an :class:`ILPSolution`.
     """
     t0 = time.perf_counter()
@@ -328,9 +330,8 @@ def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: n
     status, iterations, n_cons = "time_limit", 0, 0
     integrality = np.ones(len(program.costs))
     if lazy:
-        # cutting planes at the root: solve the LP relaxation, add the triangles its fractional y violates, a
-        # few rounds -- the relaxation without triangles is very loose, and each integer round costs far more
-        # than an LP, so starting the integer rounds from these cuts saves most of them
+        # cutting planes at the root: solve the LP relaxation and add the triangles its fractional y violates --
+        # the relaxation without triangles is very loose, and an LP costs far less than an integer round
         for _ in range(root_rounds):
             remaining = time_limit - (time.perf_counter() - t0)
             if remaining <= 0 or len(program.costs) == 0:
