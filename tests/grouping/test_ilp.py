@@ -91,11 +91,11 @@ def test_an_intransitive_instance_needs_lazy_triangles_and_gets_the_brute_force_
     assert sorted(np.bincount(sol.clusters).tolist()) == [1, 2]
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_lazy_triangles_reach_the_same_optimum_as_all_triangles_up_front(seed):
+@pytest.mark.parametrize(("seed", "root_rounds", "max_cuts"), [(0, 1, None), (1, 1, None), (2, 0, None), (3, 5, 2)])
+def test_lazy_triangles_reach_the_same_optimum_as_all_triangles_up_front(seed, root_rounds, max_cuts):
     rng = np.random.default_rng(100 + seed)
     unary, pairwise, allowed = random_instance(rng, 7, 2)
-    lazy = solve_partition_labeling(unary, pairwise, allowed, lazy=True)
+    lazy = solve_partition_labeling(unary, pairwise, allowed, lazy=True, root_rounds=root_rounds, max_cuts=max_cuts)
     full = solve_partition_labeling(unary, pairwise, allowed, lazy=False)
     assert lazy.status == full.status == "optimal"
     assert lazy.objective == pytest.approx(full.objective, abs=1e-6)
