@@ -8,8 +8,11 @@ measure how the ILP's cost grows with the number of candidates.
     python benchmarks/deepcut.py fit --part runs/paf/best.pt --out runs/deepcut/deepcut_paf.pt --use-paf
 
     # cost per image on composed scenes of N people (LSP TEST people, validation backgrounds; seeds 1000+)
-    python benchmarks/deepcut.py timing --model runs/deepcut/deepcut.pt --people 1 2 4 8 --per-n 3 \
+    python benchmarks/deepcut.py timing --model runs/deepcut/deepcut.pt --people 1 2 4 8 --per-n 6 --compare-paf \
         --json benchmarks/deepcut_timing.json
+    # how the ILP grows with the candidates: crowded scenes, the cap raised
+    python benchmarks/deepcut.py timing --model runs/deepcut/deepcut.pt --people 8 --overlap high --per-n 3 \
+        --max-per-class 12 --max-candidates 32 64 96 --json benchmarks/deepcut_scaling.json
 
 Everything runs on one CPU thread (``torch.set_num_threads(1)``) unless ``--threads`` says otherwise.
 """
@@ -18,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_utils import machine
 
 from posekit.data import load
 from posekit.data.compose import SceneComposer, read_backgrounds
@@ -90,34 +95,37 @@ def cmd_fit(args: argparse.Namespace) -> None:
 
 
 def cmd_timing(args: argparse.Namespace) -> None:
-    kwargs = {k: v for k, v in (("time_limit", args.time_limit), ("max_candidates", args.max_candidates),
-                                ("max_per_class", args.max_per_class), ("max_classes", args.max_classes))
-              if v is not None}
+    kwargs = {k: v for k, v in (("time_limit", args.time_limit), ("max_per_class", args.max_per_class),
+                                ("max_classes", args.max_classes)) if v is not None}
     predictor = load_model(args.model, backend="torch", **kwargs)
     paf = load_model(predictor_part(args.model), backend="torch") if args.compare_paf else None
     rows, ap = [], {}
-    for n in args.people:
+    caps = args.max_candidates or [predictor.settings["max_candidates"]]
+    for n, cap in ((n, cap) for n in args.people for cap in caps):
+        predictor.settings["max_candidates"] = cap
         scenes = list(test_scenes(Path(args.data), n, args.per_n, args.overlap))
         for image, _ in scenes:
             t0 = time.perf_counter()
             found = predictor.predict(image)
             total = time.perf_counter() - t0
             s = dict(predictor.last_stats)
-            s.update(people=n, found=len(found), total_seconds=round(total, 3))
+            s.update(people=n, max_candidates=cap, found=len(found), total_seconds=round(total, 3))
             rows.append(s)
             print(f"N={n:2d}: {s['candidates']:3d} candidates, {s['variables']:6d} variables, "
                   f"{s['triangles']:5d} triangles, {s['iterations']:2d} rounds, ILP {s['ilp_seconds']:7.3f} s "
                   f"({s['status']}), image {total:7.3f} s, {len(found)} people found", flush=True)
         if args.compare_paf:  # OKS-AP of both groupings of the same part maps on these scenes
             images, samples = [im for im, _ in scenes], [sm for _, sm in scenes]
-            ap[n] = {name: evaluate_oks(p, samples, progress=False, images=images)["AP"]
-                     for name, p in (("deepcut", predictor), ("paf_greedy", paf))}
-            print(f"N={n:2d}: OKS-AP DeepCut {ap[n]['deepcut']}, PAF greedy {ap[n]['paf_greedy']} "
+            key = f"N={n} cap={cap}"
+            ap[key] = {name: evaluate_oks(p, samples, progress=False, images=images)["AP"]
+                       for name, p in (("deepcut", predictor), ("paf_greedy", paf))}
+            print(f"{key}: OKS-AP DeepCut {ap[key]['deepcut']}, PAF greedy {ap[key]['paf_greedy']} "
                   f"({len(scenes)} scenes)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"model": str(args.model), "settings": predictor.settings,
-                                               "threads": torch.get_num_threads(), "overlap": args.overlap,
-                                               "rows": rows, "oks_ap": ap}, indent=1))
+                                               "command": "python benchmarks/deepcut.py " + " ".join(sys.argv[1:]),
+                                               "date": time.strftime("%Y-%m-%d"), "machine": machine(),
+                                               "overlap": args.overlap, "rows": rows, "oks_ap": ap}, indent=1))
         print(f"-> {args.json}")
 
 
@@ -150,7 +158,7 @@ def main() -> None:
     t.add_argument("--per-n", type=int, default=3)
     t.add_argument("--overlap", default="low", choices=("low", "high"))
     t.add_argument("--time-limit", type=float, default=None)
-    t.add_argument("--max-candidates", type=int, default=None)
+    t.add_argument("--max-candidates", type=int, nargs="+", default=None, help="caps to measure (default: stored)")
     t.add_argument("--max-per-class", type=int, default=None)
     t.add_argument("--max-classes", type=int, default=None)
     t.add_argument("--compare-paf", action="store_true", help="also OKS-AP of DeepCut and of the PAF greedy grouping")
