@@ -53,14 +53,15 @@ def training_scenes(data: Path, num: int, seed: int):
         yield scene.image, [p.keypoints for p in scene.people]
 
 
-def test_scenes(data: Path, n: int, count: int, overlap: str = "low"):
-    """(image, Sample) of composed TEST scenes (PROTOCOLS.md: LSP test people only), validation backgrounds,
-    seeds 1000 + i; each person's OKS area = w x h of their keypoint box enlarged x 1.25 (PROTOCOLS.md)."""
-    people = load("lsp", data / "lsp", split="test")
+def test_scenes(data: Path, n: int, count: int, overlap: str = "low", split: str = "test"):
+    """(image, Sample) of composed scenes on the held-out backgrounds: ``split`` "test" = LSP TEST people only
+    (PROTOCOLS.md), seeds 1000 + i; "val" = LSP train people (for choosing settings: never test people), seeds
+    5000 + i. Each person's OKS area = w x h of their keypoint box enlarged x 1.25 (PROTOCOLS.md)."""
+    people = load("lsp", data / "lsp", split="test" if split == "test" else "train")
     backgrounds = [b for i, b in enumerate(read_backgrounds(data / "backgrounds")) if i % 5 == 0]
     composer = SceneComposer(people, backgrounds)
     for i in range(count):
-        scene = composer.compose(n, overlap, seed=1000 + i)
+        scene = composer.compose(n, overlap, seed=(1000 if split == "test" else 5000) + i)
         persons = []
         for p in scene.people:
             box = box_from_keypoints(p.keypoints, margin=0.25)
@@ -78,7 +79,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
                              use_paf=args.use_paf)
     t1 = time.perf_counter()
     model = fit(images, parts.skeleton.num_joints, scale=float(parts.input_size[1]), use_paf=args.use_paf,
-                seed=args.seed)
+                balanced=not args.unbalanced, seed=args.seed)
     t2 = time.perf_counter()
     model["training"].update(part_detector=str(args.part), scenes=args.scenes, seed=args.seed,
                              candidates_seconds=round(t1 - t0, 1), fit_seconds=round(t2 - t1, 1))
@@ -103,7 +104,7 @@ def cmd_timing(args: argparse.Namespace) -> None:
     caps = args.max_candidates or [predictor.settings["max_candidates"]]
     for n, cap in ((n, cap) for n in args.people for cap in caps):
         predictor.settings["max_candidates"] = cap
-        scenes = list(test_scenes(Path(args.data), n, args.per_n, args.overlap))
+        scenes = list(test_scenes(Path(args.data), n, args.per_n, args.overlap, args.split))
         for image, _ in scenes:
             t0 = time.perf_counter()
             found = predictor.predict(image)
@@ -125,7 +126,8 @@ def cmd_timing(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps({"model": str(args.model), "settings": predictor.settings,
                                                "command": "python benchmarks/deepcut.py " + " ".join(sys.argv[1:]),
                                                "date": time.strftime("%Y-%m-%d"), "machine": machine(),
-                                               "overlap": args.overlap, "rows": rows, "oks_ap": ap}, indent=1))
+                                               "overlap": args.overlap, "split": args.split, "rows": rows,
+                                               "oks_ap": ap}, indent=1))
         print(f"-> {args.json}")
 
 
@@ -151,12 +153,16 @@ def main() -> None:
     f.add_argument("--max-candidates", type=int, default=96)
     f.add_argument("--time-limit", type=float, default=10.0, help="seconds per image stored with the weights")
     f.add_argument("--use-paf", action="store_true", help="add the PAF line integral as a pairwise feature")
+    f.add_argument("--unbalanced", action="store_true", help="weight same/different pairs by their share in the "
+                   "scenes instead of equally (fit's balanced=False)")
     f.add_argument("--no-flip", action="store_true", help="part maps without the flip test (twice as fast)")
     t = sub.add_parser("timing", help="ILP cost per image against the number of candidates")
     t.add_argument("--model", required=True)
     t.add_argument("--people", type=int, nargs="+", default=[1, 2, 4, 8])
     t.add_argument("--per-n", type=int, default=3)
     t.add_argument("--overlap", default="low", choices=("low", "high"))
+    t.add_argument("--split", default="test", choices=("test", "val"),
+                   help="test: LSP test people; val: LSP train people (to choose settings)")
     t.add_argument("--time-limit", type=float, default=None)
     t.add_argument("--max-candidates", type=int, nargs="+", default=None, help="caps to measure (default: stored)")
     t.add_argument("--max-per-class", type=int, default=None)
