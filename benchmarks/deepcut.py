@@ -36,6 +36,8 @@ from posekit.grouping.deepcut import fit, save_weights, training_images
 from posekit.infer import BottomUpPredictor, load_model
 from posekit.types import Person, Sample, box_from_keypoints
 
+HERE = Path(__file__).parent
+
 #: people per training scene: mostly small groups, some crowds (as the PAF network's training scenes)
 TRAIN_PEOPLE = (1, 2, 2, 3, 3, 4, 4, 5, 6, 8)
 
@@ -131,6 +133,47 @@ def cmd_timing(args: argparse.Namespace) -> None:
         print(f"-> {args.json}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    """benchmarks/deepcut.md from the timing and scaling JSONs: cost per image by N and by candidate cap."""
+    timing, scaling = (json.loads(Path(p).read_text()) for p in (args.timing, args.scaling))
+
+    def table(rows: list[dict], key: str) -> list[str]:
+        out = [f"| {key} | images | candidates (median / max) | ILP variables (median) | triangles (median) | "
+               "ILP s (median / max) | image s (median) | time-limit hits |", "|---|---|---|---|---|---|---|---|"]
+        for k in sorted({r[key] for r in rows}):
+            sel = [r for r in rows if r[key] == k]
+            med = lambda f, sel=sel: float(np.median([r[f] for r in sel]))  # noqa: E731
+            out.append(f"| {k} | {len(sel)} | {med('candidates'):.0f} / {max(r['candidates'] for r in sel)} | "
+                       f"{med('variables'):.0f} | {med('triangles'):.0f} | {med('ilp_seconds'):.3f} / "
+                       f"{max(r['ilp_seconds'] for r in sel):.3f} | {med('total_seconds'):.3f} | "
+                       f"{sum(r['status'] != 'optimal' for r in sel)} |")
+        return out
+
+    lines = ["# DeepCut: what the partition-and-labeling ILP costs", "",
+             "DeepCut (Pishchulin et al. 2016) on this project's PAF network's part maps "
+             "(`src/posekit/grouping/`, `DeepCutPredictor` in `src/posekit/infer.py`). Every number below is "
+             "one CPU thread; the network pass is part of 'image s'.", "",
+             f"## By people per image ({timing['overlap']} overlap, {timing.get('split', 'test')} scenes, "
+             f"caps {timing['settings']['max_per_class']} per part / {timing['settings']['max_candidates']} "
+             f"in all, time limit {timing['settings']['time_limit']} s)", "",
+             f"`{timing['command']}` ({timing['date']}, {timing['machine']})", ""]
+    lines += table(timing["rows"], "people")
+    if timing.get("oks_ap"):
+        lines += ["", "OKS-AP on the same scenes (few scenes per N: a smoke figure, not the crowd study), DeepCut "
+                  "vs the PAF greedy grouping of the same part maps:", "", "| scenes | DeepCut | PAF greedy |",
+                  "|---|---|---|"]
+        lines += [f"| {k} | {v['deepcut']} | {v['paf_greedy']} |" for k, v in timing["oks_ap"].items()]
+    lines += ["", f"## By candidate cap (N = {scaling['rows'][0]['people']}, {scaling['overlap']} overlap, time "
+              f"limit {scaling['settings']['time_limit']} s)", "", f"`{scaling['command']}` ({scaling['date']})", ""]
+    lines += table(scaling["rows"], "max_candidates")
+    lines += ["", "The program has one y per candidate pair (D (D - 1) / 2) and up to 3 D-choose-3 transitivity "
+              "rows, added lazily; its solve time grows much faster than the candidates, and varies by orders of "
+              "magnitude between images of the same size (how ambiguous the pairwise terms are matters more than "
+              "D). Past the time limit the best feasible solution is returned and the status says so.", ""]
+    Path(args.out).write_text("\n".join(lines))
+    print(f"-> {args.out}")
+
+
 def predictor_part(weights: str) -> str:
     """The part network a DeepCut weights file names (resolved as load_model does)."""
     from posekit.infer import safe_load
@@ -169,9 +212,13 @@ def main() -> None:
     t.add_argument("--max-classes", type=int, default=None)
     t.add_argument("--compare-paf", action="store_true", help="also OKS-AP of DeepCut and of the PAF greedy grouping")
     t.add_argument("--json", default="")
+    r = sub.add_parser("report", help="benchmarks/deepcut.md from the timing and scaling JSONs")
+    r.add_argument("--timing", default=str(HERE / "deepcut_timing.json"))
+    r.add_argument("--scaling", default=str(HERE / "deepcut_scaling.json"))
+    r.add_argument("--out", default=str(HERE / "deepcut.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    {"fit": cmd_fit, "timing": cmd_timing}[args.command](args)
+    {"fit": cmd_fit, "timing": cmd_timing, "report": cmd_report}[args.command](args)
 
 
 if __name__ == "__main__":
