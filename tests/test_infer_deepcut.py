@@ -122,6 +122,8 @@ def test_save_load_model_predict_round_trip(weights, data_root):
     changed = load_model(weights, backend="torch", overrides=["deepcut.time_limit=0.5", "predict.flip_test=false"])
     assert changed.settings["time_limit"] == 0.5 and changed.flip_test is False
     assert load_model(weights, backend="torch", max_per_class=2).settings["max_per_class"] == 2
+    with pytest.raises(ValueError, match="unknown DeepCut settings"):
+        load_model(weights, backend="torch", overrides=["deepcut.time_limt=3"])
 
 
 def test_cli_predict_and_eval_report_the_cost(weights, data_root, tmp_path, capsys):

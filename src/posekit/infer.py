@@ -609,8 +609,15 @@ def load_deepcut(path: Path, state: dict, device: str | None = None, overrides: 
             key, _, value = o[len("deepcut."):].partition("=")
             settings[key] = yaml.safe_load(value)
     part = Path(state["part_detector"])
-    if not part.exists() and not (WEIGHTS_DIR / f"{part}.pt").exists() and (path.parent / part).exists():
-        part = path.parent / part
+    if not part.exists() and not (WEIGHTS_DIR / f"{part}.pt").exists():
+        # moved together: the named path relative to this file, or a file of that name beside it
+        part = next((p for p in (path.parent / part, path.parent / part.name) if p.exists()), part)
+    import inspect
+
+    known = set(inspect.signature(DeepCutPredictor).parameters) - {"model", "codec", "skeleton", "pairwise", "device"}
+    unknown = sorted((set(settings) | set(predictor_kwargs or {})) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown DeepCut settings {unknown}; known: {sorted(known)}")
     parts = load_model(part, device=device, overrides=[o for o in overrides if not o.startswith("deepcut.")],
                        backend=backend, threads=threads)
     if not isinstance(parts, BottomUpPredictor):
