@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import logging
 import pickle
 import time
@@ -612,8 +613,6 @@ def load_deepcut(path: Path, state: dict, device: str | None = None, overrides: 
     if not part.exists() and not (WEIGHTS_DIR / f"{part}.pt").exists():
         # moved together: the named path relative to this file, or a file of that name beside it
         part = next((p for p in (path.parent / part, path.parent / part.name) if p.exists()), part)
-    import inspect
-
     known = set(inspect.signature(DeepCutPredictor).parameters) - {"model", "codec", "skeleton", "pairwise", "device"}
     unknown = sorted((set(settings) | set(predictor_kwargs or {})) - known)
     if unknown:
