@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy.special import expit
 
 from posekit.codecs import heatmap_to_input
 from posekit.codecs.heatmap import dark_refine
@@ -92,7 +93,7 @@ def unary_probabilities(model: dict, values: np.ndarray) -> np.ndarray:
     """(D, C) calibrated probabilities that each candidate is a part of each class, from the (D, C) map values."""
     f = _unary_features(np.asarray(values, dtype=np.float64))  # (D, C, 2)
     logit = (f * model["unary_coef"][None]).sum(-1) + model["unary_intercept"][None]
-    return 1.0 / (1.0 + np.exp(-logit))
+    return expit(logit)
 
 
 def allowed_classes(classes: np.ndarray, unary: np.ndarray, max_classes: int = 2, min_unary: float = 0.1
@@ -151,7 +152,7 @@ def pair_probabilities(model: dict, positions: np.ndarray, unary: np.ndarray, al
         return out
     f = _features(model, positions, unary, a, ca, b, cb, paf_score)
     z = ((f - model["mean"][ca, cb]) / model["std"][ca, cb] * model["coef"][ca, cb]).sum(1) + model["intercept"][ca, cb]
-    p = 1.0 / (1.0 + np.exp(-z))
+    p = expit(z)
     out[a, b, ca, cb] = p
     out[b, a, cb, ca] = p
     return out
