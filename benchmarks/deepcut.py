@@ -11,8 +11,11 @@ measure how the ILP's cost grows with the number of candidates.
     python benchmarks/deepcut.py timing --model runs/deepcut/deepcut.pt --people 1 2 4 8 --per-n 6 --compare-paf \
         --json benchmarks/deepcut_timing.json
     # how the ILP grows with the candidates: crowded scenes, the cap raised
+    python benchmarks/deepcut.py timing --model runs/deepcut/deepcut.pt --people 8 --overlap low --per-n 3 \
+        --max-per-class 12 --max-candidates 32 64 96 128 --json benchmarks/deepcut_scaling.json
     python benchmarks/deepcut.py timing --model runs/deepcut/deepcut.pt --people 8 --overlap high --per-n 3 \
-        --max-per-class 12 --max-candidates 32 64 96 --json benchmarks/deepcut_scaling.json
+        --max-per-class 12 --max-candidates 32 64 96 --json benchmarks/deepcut_scaling_high.json
+    python benchmarks/deepcut.py report      # -> benchmarks/deepcut.md
 
 Everything runs on one CPU thread (``torch.set_num_threads(1)``) unless ``--threads`` says otherwise.
 """
@@ -135,7 +138,7 @@ def cmd_timing(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     """benchmarks/deepcut.md from the timing and scaling JSONs: cost per image by N and by candidate cap."""
-    timing, scaling = (json.loads(Path(p).read_text()) for p in (args.timing, args.scaling))
+    timing = json.loads(Path(args.timing).read_text())
 
     def table(rows: list[dict], key: str) -> list[str]:
         out = [f"| {key} | images | candidates (median / max) | ILP variables (median) | triangles (median) | "
@@ -163,9 +166,12 @@ def cmd_report(args: argparse.Namespace) -> None:
                   "vs the PAF greedy grouping of the same part maps:", "", "| scenes | DeepCut | PAF greedy |",
                   "|---|---|---|"]
         lines += [f"| {k} | {v['deepcut']} | {v['paf_greedy']} |" for k, v in timing["oks_ap"].items()]
-    lines += ["", f"## By candidate cap (N = {scaling['rows'][0]['people']}, {scaling['overlap']} overlap, time "
-              f"limit {scaling['settings']['time_limit']} s)", "", f"`{scaling['command']}` ({scaling['date']})", ""]
-    lines += table(scaling["rows"], "max_candidates")
+    for path in args.scaling:
+        scaling = json.loads(Path(path).read_text())
+        lines += ["", f"## By candidate cap (N = {scaling['rows'][0]['people']}, {scaling['overlap']} overlap, "
+                  f"time limit {scaling['settings']['time_limit']} s)", "",
+                  f"`{scaling['command']}` ({scaling['date']})", ""]
+        lines += table(scaling["rows"], "max_candidates")
     lines += ["", "The program has one y per candidate pair (D (D - 1) / 2) and up to 3 D-choose-3 transitivity "
               "rows, added lazily; its solve time grows much faster than the candidates, and varies by orders of "
               "magnitude between images of the same size (how ambiguous the pairwise terms are matters more than "
@@ -214,7 +220,8 @@ def main() -> None:
     t.add_argument("--json", default="")
     r = sub.add_parser("report", help="benchmarks/deepcut.md from the timing and scaling JSONs")
     r.add_argument("--timing", default=str(HERE / "deepcut_timing.json"))
-    r.add_argument("--scaling", default=str(HERE / "deepcut_scaling.json"))
+    r.add_argument("--scaling", nargs="+", default=[str(HERE / "deepcut_scaling.json"),
+                                                    str(HERE / "deepcut_scaling_high.json")])
     r.add_argument("--out", default=str(HERE / "deepcut.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

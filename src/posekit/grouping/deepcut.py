@@ -6,9 +6,9 @@ Candidates: the non-maximum-suppressed peaks of each part confidence map above `
 :func:`~posekit.codecs.paf.find_peaks`), DARK-refined to sub-pixel, at most ``max_per_class`` per class and
 ``max_candidates`` in all (the strongest kept) -- DeepCut's ILP grows fast with the candidates (the paper
 ran minutes per image), so the caps are what keeps it usable: 8 and 96 by default, i.e. about 6 fully seen
-people (measured on one thread with a part network halfway through training: 32-48 candidates solve in
-0.02-0.15 s, 64-77 in 0.5-13 s, 96-128 in 1-23 s on crowded scenes; benchmarks/deepcut.md). Every candidate
-carries the value of all C maps at its cell.
+people (measured on one thread, composed 8-person scenes, benchmarks/deepcut.md: 32 candidates solve in
+0.03-0.15 s, 64 in 0.1-1.4 s, 96 in 0.3 s typically but one of three ran into the 10 s limit, 128 likewise).
+Every candidate carries the value of all C maps at its cell.
 
 Unary: the probability that candidate d is a part of class c is a per-class logistic calibration of map c's
 value v there (features v and log v), fitted on training scenes (was a detection of class c within the
