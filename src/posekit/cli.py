@@ -121,6 +121,9 @@ def _cmd_eval(args: argparse.Namespace) -> None:
                  if "pckh@0.5" in result else ""))
         print("  " + "  ".join(f"{k} {fmt_v(v).strip()}" for k, v in result["per_part"].items()))
         report.update(metrics=result, num_people=int(len(pred)), match=match)
+    if getattr(predictor, "runtime_summary", None):  # a method that reports its cost per image (DeepCut)
+        report["runtime"] = predictor.runtime_summary()
+        print(f"  cost: {_format(report['runtime'])}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
@@ -173,9 +176,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                     save_image(draw_dir / (path.stem + "_pose.png"), draw_predictions(image, preds))
                 print(f"{path}: {len(preds)} {'person' if len(preds) == 1 else 'people'}"
                       + "".join(f"\n  score {p.score:.2f}, box {[round(float(v)) for v in p.box]}" for p in preds))
+                _print_cost(predictor)
         except (OSError, ValueError) as e:  # one bad file must not lose the others' results
             print(f"posekit: warning: skipped {path}: {e}", file=sys.stderr)
             failed.append(str(path))
+    if getattr(predictor, "runtime_summary", None) and len(found) > 1:
+        print(f"cost over {len(found)} images/frames: {_format(predictor.runtime_summary())}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         results = results_json(found)
@@ -185,6 +191,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"posekit: error: {len(failed)} of {len(inputs)} inputs failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _format(stats: dict) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items())
+
+
+def _print_cost(predictor) -> None:
+    """A predictor that records each image's cost (``last_stats``: DeepCut's candidates, ILP status, seconds)
+    has it printed under the image's people: users must see how slow a method is."""
+    stats = getattr(predictor, "last_stats", None)
+    if stats:
+        print(f"  cost: {_format(stats)}")
 
 
 def _default_out(name: str) -> Path:

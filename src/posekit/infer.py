@@ -18,14 +18,18 @@ by re-cropping, and the candidate with the highest mean keypoint score is return
 Bottom-up (Cao et al. 2017, :class:`BottomUpPredictor`, for models trained with ``data.kind: bottomup``):
 one network pass over the whole letterboxed image gives every person's part maps and affinity fields, which
 the model's :class:`~posekit.codecs.paf.PAFCodec` groups into people; same ``predict`` interface.
+DeepCut (Pishchulin et al. 2016, :class:`DeepCutPredictor`, from a DeepCut weights file naming such a network)
+groups the same part maps by the subset partition and labeling ILP of :mod:`posekit.grouping.ilp` instead.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import logging
 import pickle
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -504,6 +508,127 @@ class BottomUpPredictor:
             yield index, frame, self.predict(frame)
 
 
+class DeepCutPredictor(BottomUpPredictor):
+    """Every person of a whole image by DeepCut (Pishchulin et al. 2016): the part confidence maps of a bottom-up
+    network (this project's part affinity field network: a departure, the paper used its own part detector)
+    give body-part candidates, learnt unary and pairwise probabilities score them
+    (:mod:`posekit.grouping.deepcut`), and the joint subset partition and labeling ILP
+    (:mod:`posekit.grouping.ilp`, HiGHS) picks, labels and groups them into people in one exact solve per
+    image. The image handling -- letterbox, flip test, ``boxes``, video -- is :class:`BottomUpPredictor`'s.
+
+    DeepCut is slow by design: the ILP's size grows with the square of the candidates (and its transitivity
+    with their cube), so the candidates are capped (``max_per_class``, ``max_candidates``) and each image's
+    solve stops at ``time_limit`` seconds with the best solution found (its status then says "time_limit").
+    Every image's cost is recorded: :attr:`last_stats` (the latest image's candidates, ILP size, status and
+    seconds) and :meth:`runtime_summary` (all images since construction).
+
+    model, codec, skeleton, device, flip_test, max_people, padding: as :class:`BottomUpPredictor` (the codec
+    gives the maps' geometry). pairwise: the :func:`posekit.grouping.deepcut.fit` model.
+    threshold, max_per_class, max_candidates, max_classes, min_unary, time_limit, min_parts: see
+    :func:`posekit.grouping.deepcut.group`. person_threshold: people whose DeepCut person score (mean over the
+    K parts of their joints' unary probabilities) is lower are not returned.
+    """
+
+    def __init__(self, model: torch.nn.Module, codec: PAFCodec, skeleton: Skeleton, pairwise: dict,
+                 device: str | None = None, flip_test: bool = PredictConfig.flip_test, person_threshold: float = 0.05,
+                 max_people: int = PredictConfig.max_people, padding: float = 1.25, threshold: float = 0.1,
+                 max_per_class: int = 8, max_candidates: int = 96, max_classes: int = 1, min_unary: float = 0.1,
+                 time_limit: float = 10.0, min_parts: int = 3) -> None:
+        super().__init__(model, codec, skeleton, device=device, flip_test=flip_test,
+                         person_threshold=person_threshold, max_people=max_people, padding=padding)
+        if int(pairwise["num_classes"]) != skeleton.num_joints:
+            raise ValueError(f"the pairwise model has {pairwise['num_classes']} part classes, the part network "
+                             f"{skeleton.num_joints}")
+        self.pairwise = pairwise
+        self.settings = {"threshold": float(threshold), "max_per_class": int(max_per_class),
+                         "max_candidates": int(max_candidates), "max_classes": int(max_classes),
+                         "min_unary": float(min_unary), "time_limit": float(time_limit), "min_parts": int(min_parts)}
+        self.stats: list[dict] = []  # one entry per network input grouped (an image, or a box's crop)
+
+    @property
+    def last_stats(self) -> dict | None:
+        """The latest grouped input's cost: candidates, ILP variables / constraints / triangles / rounds,
+        solver status, ``ilp_seconds``, ``seconds`` (grouping) and ``network_seconds`` (its share of the
+        network pass)."""
+        return self.stats[-1] if self.stats else None
+
+    def runtime_summary(self) -> dict:
+        """Over every input grouped so far: count, median and max candidates and seconds, and how many solves
+        hit the time limit."""
+        if not self.stats:
+            return {"inputs": 0}
+        cand = np.array([s["candidates"] for s in self.stats])
+        ilp = np.array([s["ilp_seconds"] for s in self.stats])
+        total = np.array([s["seconds"] + s["network_seconds"] for s in self.stats])
+        return {"inputs": len(self.stats), "median_candidates": float(np.median(cand)),
+                "max_candidates": int(cand.max()),
+                "median_ilp_seconds": round(float(np.median(ilp)), 4), "max_ilp_seconds": round(float(ilp.max()), 4),
+                "median_seconds": round(float(np.median(total)), 4),
+                "time_limit_hits": int(sum(s["status"] != "optimal" for s in self.stats)),
+                "time_limit": self.settings["time_limit"]}
+
+    def _people(self, image: np.ndarray, mats: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
+        """The people (keypoints (K, 3) in image pixels, score) seen through each image -> input matrix."""
+        from posekit.grouping.deepcut import group, paf_feature
+
+        t0 = time.perf_counter()
+        inputs = np.stack([network_input(image, m, self.input_size) for m in mats])
+        heatmaps, pafs = self.maps(inputs)
+        network = (time.perf_counter() - t0) / len(mats)
+        out = []
+        for hm, pf, m in zip(heatmaps, pafs, mats):
+            paf_score = paf_feature(self.codec, pf) if self.pairwise.get("use_paf") else None
+            people, stats = group(hm, self.pairwise, self.input_size, self.codec.heatmap_size, self.codec.sigma,
+                                  paf_score=paf_score, **self.settings)
+            stats["network_seconds"] = round(network, 4)
+            self.stats.append(stats)
+            back = invert_affine(m)
+            found = []
+            for kp, score in people:
+                on = kp[:, 2] > 0
+                kp[on, :2] = apply_affine(kp[on, :2], back)
+                found.append((kp, float(score)))
+            out.append(found)
+        return out
+
+
+def load_deepcut(path: Path, state: dict, device: str | None = None, overrides: list[str] | None = None,
+                 backend: str = "auto", threads: int | None = None, predictor_kwargs: dict | None = None
+                 ) -> DeepCutPredictor:
+    """The :class:`DeepCutPredictor` a DeepCut weights file (:func:`posekit.grouping.deepcut.save_weights`)
+    describes: its part network loaded by :func:`load_model` (any backend), its pairwise model and settings.
+    ``overrides``: ``deepcut.KEY=VALUE`` change a stored DeepCut setting (e.g. ``deepcut.time_limit=30``), any
+    other goes to the part network's config; ``predictor_kwargs`` override both."""
+    import yaml
+
+    from posekit.classic.io import from_storable
+
+    overrides = list(overrides or [])
+    settings = dict(from_storable(state.get("settings") or {}))
+    for o in overrides:
+        if o.startswith("deepcut."):
+            key, _, value = o[len("deepcut."):].partition("=")
+            settings[key] = yaml.safe_load(value)
+    part = Path(state["part_detector"])
+    if not part.exists() and not (WEIGHTS_DIR / f"{part}.pt").exists():
+        # moved together: the named path relative to this file, or a file of that name beside it
+        part = next((p for p in (path.parent / part, path.parent / part.name) if p.exists()), part)
+    known = set(inspect.signature(DeepCutPredictor).parameters) - {"model", "codec", "skeleton", "pairwise", "device"}
+    unknown = sorted((set(settings) | set(predictor_kwargs or {})) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown DeepCut settings {unknown}; known: {sorted(known)}")
+    parts = load_model(part, device=device, overrides=[o for o in overrides if not o.startswith("deepcut.")],
+                       backend=backend, threads=threads)
+    if not isinstance(parts, BottomUpPredictor):
+        raise ValueError(f"{path}: its part detector {part} is not a bottom-up network (data.kind: bottomup)")
+    settings.update(predictor_kwargs or {})
+    settings.setdefault("flip_test", parts.flip_test)
+    settings.setdefault("max_people", parts.max_people)
+    settings.setdefault("padding", parts.padding)
+    return DeepCutPredictor(parts.model, parts.codec, parts.skeleton, from_storable(state["pairwise"]),
+                            device=device, **settings)
+
+
 def _centre_inside(keypoints: np.ndarray, box: np.ndarray) -> bool:
     """True when the mean of the found keypoints lies in the (x, y, w, h) box."""
     on = keypoints[:, 2] > 0
@@ -644,12 +769,14 @@ def resolve_backend(backend: str, device: str | None = None) -> str:
 
 
 def load_model(name_or_path: str | Path = "default", device: str | None = None, overrides: list[str] | None = None,
-               backend: str = "auto", threads: int | None = None, **predictor_kwargs) -> Predictor | BottomUpPredictor:
+               backend: str = "auto", threads: int | None = None, **predictor_kwargs
+               ) -> Predictor | BottomUpPredictor | DeepCutPredictor:
     """A :class:`Predictor` from a shipped model name (``"default"``), a checkpoint path, or a folder
     exported by ``posekit export --format onnx``; a :class:`BottomUpPredictor` for a bottom-up model (a
     config with ``data.kind: bottomup``, e.g. part affinity fields). A classic weights file
     (``posekit.classic``: ``ps``, ``pcps``, ``ps_cnn``) gives that method's predictor, with the same
-    ``predict(image, boxes=None) -> list[Prediction]`` (it takes no overrides).
+    ``predict(image, boxes=None) -> list[Prediction]`` (it takes no overrides). A DeepCut weights file
+    (:mod:`posekit.grouping.deepcut`) gives a :class:`DeepCutPredictor` over the part network it names.
 
     ``overrides`` are dotted ``key=value`` changes to the checkpoint's stored config applied before the
     model is built, e.g. ``["model.kwargs.stages_used=1"]`` to run DeepPose's first stage alone, or
@@ -671,6 +798,10 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
         return _load_onnx(path, overrides, threads, predictor_kwargs)
     state = safe_load(path)
     from posekit.classic.io import build_predictor, is_classic
+    from posekit.grouping.deepcut import is_weights as is_deepcut
+
+    if is_deepcut(state):  # DeepCut: a part network's checkpoint + the pairwise model, grouped by an ILP
+        return load_deepcut(path, state, device, overrides, backend, threads, predictor_kwargs)
 
     if is_classic(state):  # pictorial structures & co. (posekit.classic): no network config to build
         if overrides or predictor_kwargs:

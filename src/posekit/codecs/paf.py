@@ -246,6 +246,14 @@ class PAFCodec:
         pb = np.asarray(p_b, dtype=np.float64).reshape(1, 2)
         return float(self._samples(as_numpy(paf).astype(np.float64), pa, pb, num_samples).mean())
 
+    def line_integrals(self, paf: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, num_samples: int = 10) -> np.ndarray:
+        """:meth:`limb_score` of P segments at once: paf (2, h, w), p_a and p_b (P, 2) input pixels -> (P,)."""
+        pa = np.asarray(p_a, dtype=np.float64).reshape(-1, 2)
+        pb = np.asarray(p_b, dtype=np.float64).reshape(-1, 2)
+        if len(pa) == 0:
+            return np.zeros(0)
+        return self._samples(as_numpy(paf).astype(np.float64), pa, pb, num_samples).mean(axis=1)
+
     def decode(self, heatmaps: np.ndarray, pafs: np.ndarray) -> list:
         hm, pf = self._check_batch(heatmaps, pafs)
         if hm.ndim == 3:

@@ -1,0 +1,10 @@
+"""Multi-person assembly: grouping body-part candidates into people.
+
+- :mod:`posekit.grouping.ilp`: DeepCut's joint subset partition and labeling integer linear program
+  (Pishchulin et al. 2016), solved exactly by ``scipy.optimize.milp`` (HiGHS) with lazy transitivity.
+- :mod:`posekit.grouping.pairwise`: DeepCut's learnt terms -- calibrated unary part-class probabilities and
+  logistic-regression pairwise "same person" probabilities on geometric features -- and their fitting.
+
+The greedy part-affinity-field grouping of Cao et al. 2017 lives beside its fields in
+:mod:`posekit.codecs.paf`.
+"""
