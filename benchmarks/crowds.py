@@ -117,7 +117,7 @@ def main() -> None:
     report = {"date": datetime.date.today().isoformat(), "machine": machine(), "backend": args.backend,
               "command": "python benchmarks/crowds.py " + " ".join(
                   [f"--data {args.data}"] + ([f"--paf {args.paf}"] if args.paf else [])
-                  + ([f"--deepcut {args.deepcut}"] if args.deepcut else [])
+                  + ([f"--deepcut {args.deepcut} --deepcut-max-n {args.deepcut_max_n}"] if args.deepcut else [])
                   + [f"--scenes {args.scenes}", f"--generations {args.generations}", f"--threads {args.threads}"]
                   + ([f"--backend {args.backend}"] if args.backend != "torch" else [])),
               "scenes_per_cell": args.scenes, "area_rule": "keypoint box, both sides x 1.25",
