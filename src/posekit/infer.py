@@ -818,7 +818,9 @@ def load_model(name_or_path: str | Path = "default", device: str | None = None, 
         # export; the other predict.* settings apply at load, so changing them needs no new export
         shaping = [o for o in overrides or [] if not o.startswith("predict.") or o.startswith("predict.detector=")]
         settings = [o for o in overrides or [] if o not in shaping]
-        return _load_onnx(cached_export(path, shaping), settings, threads, predictor_kwargs)
+        # (cfg's detector is the shaping one: the other predict.* overrides never name a detector)
+        detector_file = detector_path(cfg.predict.detector, path) if cfg.predict.detector else None
+        return _load_onnx(cached_export(path, shaping, detector_file), settings, threads, predictor_kwargs)
     model = build_model(cfg)
     _load_state(model, state, path)
 

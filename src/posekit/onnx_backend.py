@@ -403,16 +403,14 @@ def check_export(out_dir: str | Path, torch_predictor, image: np.ndarray | None 
     return result
 
 
-def cache_key(weights_path: Path, overrides: list[str] | None) -> str:
-    """A folder name in the export cache for these weights and overrides: a hash of the checkpoint's bytes
-    (and its detector's), the overrides and the torch version, so a changed file is exported again."""
-    from posekit.infer import detector_path, read_checkpoint, stored_config
-
+def cache_key(weights_path: Path, overrides: list[str] | None, detector: Path | None) -> str:
+    """A folder name in the export cache for these weights (and the ``detector`` checkpoint they use, if
+    any) and overrides: a hash of the files' bytes, the overrides and the torch version, so a changed file
+    is exported again."""
     h = hashlib.sha256()
     h.update(_sha256(weights_path).encode())
-    _, cfg = stored_config(read_checkpoint(weights_path), overrides)
-    if cfg.predict.detector:
-        h.update(_sha256(detector_path(cfg.predict.detector, weights_path)).encode())
+    if detector is not None:
+        h.update(_sha256(detector).encode())
     h.update(json.dumps(list(overrides or [])).encode())
     h.update(torch.__version__.encode())
     return h.hexdigest()[:20]
@@ -423,12 +421,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("POSEKIT_CACHE", "~/.cache/posekit")).expanduser() / "onnx"
 
 
-def cached_export(weights: str | Path, overrides: list[str] | None = None) -> Path:
-    """The folder of an export of ``weights`` (+ ``overrides``) in the cache, exporting it the first time."""
-    from posekit.infer import _checkpoint_path
-
-    path = _checkpoint_path(weights)
-    folder = cache_dir() / cache_key(path, overrides)
+def cached_export(path: Path, overrides: list[str] | None, detector: Path | None) -> Path:
+    """The folder of an export of the checkpoint ``path`` (+ ``overrides``; ``detector`` = the detector
+    checkpoint its config names with them, or None) in the cache, exporting it the first time."""
+    folder = cache_dir() / cache_key(path, overrides, detector)
     if not (folder / MANIFEST).exists():
         logging.getLogger(__name__).warning("exporting %s to ONNX for ONNX Runtime, once (about 10 s; cached in "
                                             "%s; --backend torch skips it)", path.name, folder)
