@@ -217,6 +217,12 @@ def markdown(r: dict) -> str:
     return "\n".join(head + lines) + "\n"
 
 
+def speed(predictor, lsp: list, coco: list) -> dict:
+    """The speed rows: :func:`timed` on the first 200 LSP test images and on every COCO-mini val photo."""
+    return {"lsp_test": timed(predictor, [s.image_path for s in lsp[:200]]),
+            "coco_val": timed(predictor, [s.image_path for s in coco])}
+
+
 def remeasure_speed(args: argparse.Namespace, data: Path) -> None:
     """The speed rows of ``<out>.json`` measured again with the report's own model, settings and backend."""
     stem = Path(args.out)
@@ -225,8 +231,7 @@ def remeasure_speed(args: argparse.Namespace, data: Path) -> None:
                            backend=report.get("backend", "torch"))
     lsp = load("lsp", data / "lsp", split="test")
     coco = load("coco", data / "coco_mini", split="val2017")
-    report["speed"] = {"lsp_test": timed(predictor, [s.image_path for s in lsp[:200]]),
-                       "coco_val": timed(predictor, [s.image_path for s in coco]),
+    report["speed"] = {**speed(predictor, lsp, coco),
                        "remeasured": datetime.date.today().isoformat() + " with --speed-only"}
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
     stem.with_name(stem.name + "_table.md").write_text(markdown(report))
@@ -293,8 +298,7 @@ def main() -> None:
     report["mpii_valid_photos"]["gt_box_source"] = GT_BOX_SOURCES["mpii"]
     print("MPII", {k: v["pckh@0.5"] for k, v in report["mpii_valid_photos"].items() if isinstance(v, dict)})
 
-    report["speed"] = {"lsp_test": timed(predictor, [s.image_path for s in lsp[:200]]),
-                       "coco_val": timed(predictor, [s.image_path for s in coco])}
+    report["speed"] = speed(predictor, lsp, coco)
     print("speed", report["speed"])
 
     out = Path(args.out)
