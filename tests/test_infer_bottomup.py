@@ -88,6 +88,24 @@ def test_hand_built_fields_decode_into_the_right_people_in_image_pixels(flip_tes
     assert predictor.predict(image, boxes=np.zeros((0, 4))) == []
 
 
+def test_a_larger_input_side_sees_the_same_people_at_more_cells():
+    """predict.input_size: the whole image letterboxed into a larger square, the maps' geometry (the
+    codec) resized with it, keypoints still in image pixels."""
+    trained = PAFCodec((128, 128), (32, 32), limbs=skeleton_limbs(LSP14), limb_width=3.0, sigma=1.0)
+    big = trained.resized(192)
+    assert big.input_size == (192, 192) and big.heatmap_size == (48, 48) and big.limbs == trained.limbs
+    with pytest.raises(ValueError, match="multiple"):
+        trained.resized(130)
+    people_image, people_input = _scene(input_size=(192, 192))
+    predictor = BottomUpPredictor(FieldModel(big, people_input), trained, LSP14, device="cpu", person_threshold=0.1,
+                                  input_size=192)
+    assert predictor.input_size == (192, 192) and predictor.codec.heatmap_size == (48, 48)
+    found = predictor.predict(np.zeros((200, 320, 3), np.uint8))
+    assert len(found) == 2
+    for truth in people_image:
+        assert min(np.linalg.norm(p.keypoints[:, :2] - truth[:, :2], axis=1).max() for p in found) < 1.5
+
+
 def test_given_boxes_each_get_the_person_they_hold(monkeypatch):
     """predict(image, boxes): one prediction per box, in their order: the best person of the box's crop
     whose keypoints are centred in the box (the crop's best when none is), zeros when the crop has nobody."""
@@ -143,6 +161,7 @@ def test_load_model_gives_the_bottom_up_predictor_with_its_stored_settings(check
     assert isinstance(predictor.codec, PAFCodec) and predictor.codec.input_size == (64, 64)
     assert predictor.codec.limbs == skeleton_limbs(LSP14)
     assert load_model(checkpoint, backend="torch", flip_test=False).flip_test is False
+    assert load_model(checkpoint, backend="torch", overrides=["predict.input_size=96"]).input_size == (96, 96)
     found = predictor.predict(data_root / "unlabeled" / "messi5.jpg")
     assert isinstance(found, list) and all(p.keypoints.shape == (14, 3) for p in found)
     with pytest.raises(ValueError, match="uint8 BGR"):
@@ -162,6 +181,12 @@ def test_onnx_runtime_runs_the_same_network(checkpoint, tmp_path, monkeypatch):
     a, b = torch_predictor.maps(x), onnx_predictor.maps(x)
     np.testing.assert_allclose(a[0], b[0], atol=1e-4)
     np.testing.assert_allclose(a[1], b[1], atol=1e-4)
+    # the export takes any input side (predict.input_size applies at load, no new export)
+    wider = load_model(checkpoint, backend="onnxruntime", flip_test=False, overrides=["predict.input_size=96"])
+    x = network_input(image, letterbox_matrix((120, 90), (96, 96)), (96, 96))[None]
+    a, b = torch_predictor.maps(x), wider.maps(x)
+    assert b[0].shape[-2:] == (24, 24)
+    np.testing.assert_allclose(a[0], b[0], atol=1e-4)
 
 
 def test_cli_predict_and_eval_run_unchanged(checkpoint, data_root, tmp_path):

@@ -135,7 +135,10 @@ class PredictConfig:
     refine_steps: re-crop passes on the box of the previous pass's keypoints. box_threshold: the keypoints
     that shape that box score at least this fraction of the best one. use_detector: OpenCV's HOG people
     boxes as extra candidates of the detector-less search (a fallback, off unless asked for).
-    flip_test: average with the mirrored crop."""
+    flip_test: average with the mirrored crop.
+    input_size: bottom-up models only: the side (pixels, a multiple of 32) of the square network input the
+    whole image is letterboxed into; 0 = the codec's training size. The networks are fully convolutional: a
+    larger side gives small people more map cells, at a cost that grows with its square."""
 
     refine_steps: int = 2
     box_threshold: float = 0.5
@@ -149,6 +152,7 @@ class PredictConfig:
     max_people: int = 20
     whole_image: float = 0.0
     whole_image_overlap: float = 0.0
+    input_size: int = 0
 
 
 @dataclass(frozen=True)

@@ -419,22 +419,24 @@ class BottomUpPredictor:
     person_threshold: people scoring less are not returned (the person score of
         :meth:`~posekit.codecs.paf.PAFCodec.decode_scored`, in [0, 1]). max_people: at most this many.
     padding: ``predict(image, boxes)`` looks at each box enlarged this much (as the top-down predictor).
+    input_size: the side of the square network input (pixels, a multiple of 32); 0 = the codec's.
     """
 
     detector = None  # no person detector: the network finds the people itself
 
     def __init__(self, model: torch.nn.Module, codec: PAFCodec, skeleton: Skeleton, device: str | None = None,
                  flip_test: bool = PredictConfig.flip_test, person_threshold: float = PredictConfig.person_threshold,
-                 max_people: int = PredictConfig.max_people, padding: float = 1.25) -> None:
+                 max_people: int = PredictConfig.max_people, padding: float = 1.25,
+                 input_size: int = PredictConfig.input_size) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
-        self.codec = codec
+        self.codec = codec.resized(input_size) if input_size else codec
         self.skeleton = skeleton
         self.flip_test = flip_test
         self.person_threshold = person_threshold
         self.max_people = max_people
         self.padding = padding
-        self.input_size = tuple(codec.input_size)
+        self.input_size = tuple(self.codec.input_size)
         self._flip = limb_flip(codec.limbs, skeleton.flip_index)  # (limb permutation, sign) of a mirrored input
 
     @torch.no_grad()
@@ -843,7 +845,7 @@ def _assemble(cfg: Config, config: dict, model, detector, device: str | None, pr
     predictor_kwargs = dict(predictor_kwargs)
     predictor_kwargs.setdefault("padding", cfg.data.padding)
     if cfg.data.kind == "bottomup":  # no detector, no crops: the stored settings that apply to it
-        for key in ("flip_test", "person_threshold", "max_people"):
+        for key in ("flip_test", "person_threshold", "max_people", "input_size"):
             predictor_kwargs.setdefault(key, getattr(cfg.predict, key))
         return BottomUpPredictor(model, codec, skeleton, device=device, **predictor_kwargs)
     if "use_detector" not in (config.get("predict") or {}):

@@ -11,6 +11,7 @@ An exported pipeline is a folder::
     posekit.json     what the networks need around them: the pose model's stored config (codec, skeleton,
                      predict settings), the detector's config and score calibration, where they came from
     pose.onnx        the pose network: input "image" (N, 3, H, W) with N dynamic, H x W the codec's input
+                     (a bottom-up network: H and W dynamic too, multiples of 32)
     detector.onnx    the person detector, if the model has one: input "image" (N, 3, H, W), N, H and W
                      dynamic (H, W multiples of 32: the backbone's deepest stride)
 
@@ -250,12 +251,16 @@ def export_pipeline(weights: str | Path, out_dir: str | Path, overrides: list[st
         (out_dir / stale).unlink(missing_ok=True)
     input_size = tuple(torch_predictor.codec.input_size)
     model_name = cfg.model.name
-    pose_outputs = export_network(torch_predictor.model, input_size, out_dir / POSE_FILE, name=model_name)
+    # a bottom-up network takes whole images at any input side (predict.input_size): H and W stay dynamic
+    bottomup = cfg.data.kind == "bottomup"
+    pose_outputs = export_network(torch_predictor.model, input_size, out_dir / POSE_FILE, dynamic_size=bottomup,
+                                  name=model_name)
     manifest = {
         "format": "posekit-onnx", "version": FORMAT_VERSION, "source": str(weights), "source_sha256": _sha256(path),
         "overrides": list(overrides or []), "torch_version": torch.__version__, "quantize": quantize,
         "pose": {"file": POSE_FILE, "outputs": pose_outputs, "config": config,
-                 "input": f"image (N, 3, {input_size[1]}, {input_size[0]}) normalised RGB, N dynamic"},
+                 "input": ("image (N, 3, H, W) normalised RGB, N, H and W dynamic (H, W multiples of 32)" if bottomup
+                           else f"image (N, 3, {input_size[1]}, {input_size[0]}) normalised RGB, N dynamic")},
         "detector": None,
     }
     detector = torch_predictor.detector

@@ -183,6 +183,17 @@ class PAFCodec:
         # (h, w, 2) input-pixel coordinates of the cell centres
         self._centres = heatmap_to_input(np.stack([gx, gy], -1), self.input_size, self.heatmap_size)
 
+    def resized(self, side: int) -> PAFCodec:
+        """This codec for a square ``side`` x ``side`` network input (the fully convolutional network's
+        whole-image input at inference), maps at the same stride; every other setting kept."""
+        stride_x = self.input_size[0] / self.heatmap_size[0]
+        stride_y = self.input_size[1] / self.heatmap_size[1]
+        if side % stride_x or side % stride_y:
+            raise ValueError(f"input side {side} is not a multiple of the maps' stride ({stride_x:g}, {stride_y:g})")
+        return PAFCodec((side, side), (int(side / stride_x), int(side / stride_y)), self.limbs, self.limb_width,
+                        sigma=self.sigma, peak_threshold=self.peak_threshold, paf_threshold=self.paf_threshold,
+                        min_fraction=self.min_fraction, num_samples=self.num_samples, min_parts=self.min_parts)
+
     def __repr__(self) -> str:
         return (f"PAFCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
                 f"limbs={len(self.limbs)}, limb_width={self.limb_width}, sigma={self.sigma})")

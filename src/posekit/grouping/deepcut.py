@@ -278,6 +278,9 @@ def group(heatmaps: np.ndarray, model: dict, input_size: Sequence[int], heatmap_
     :func:`~posekit.grouping.ilp.decode_people` -- , stats {"candidates", "variables", "constraints",
     "triangles", "iterations", "status", "ilp_seconds", "seconds"} so that callers can show how slow it is)."""
     t0 = time.perf_counter()
+    # offsets in units of this input's height, whatever input the model was fitted at (the network input is
+    # the letterboxed image, so that is a fraction of the image at any input size)
+    model = {**model, "scale": float(input_size[1])}
     pos, cls, vals = candidates(heatmaps, input_size, heatmap_size, sigma, threshold, max_per_class, max_candidates)
     unary = unary_probabilities(model, vals)
     allowed = allowed_classes(cls, unary, max_classes, min_unary)
