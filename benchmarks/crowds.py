@@ -19,6 +19,8 @@ image composed beforehand), per N. Methods:
 Also each method's OKS-AP on the real COCO-mini val photos (12 limb joints; ``topdown_gt``: annotated boxes).
 Writes ``crowds.json`` (one row per method x N x overlap x generation), ``crowds_ap.png``, ``crowds_ms.png``
 and ``crowds_examples.png`` (N = 8, high overlap, generation 0, first scene, one tile per method).
+``--check`` re-measures instead and prints each row's OKS-AP next to the stored one (same arguments; with
+``--generations 1`` only generation 0's rows, with ``--no-topdown`` only the bottom-up methods).
 """
 
 from __future__ import annotations
@@ -91,12 +93,15 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/datasets")
     ap.add_argument("--paf", default=None, help="a PAF checkpoint (omit to leave the method out)")
     ap.add_argument("--deepcut", default=None, help="a DeepCut weights file (omit to leave the method out)")
+    ap.add_argument("--no-topdown", action="store_true", help="leave the two top-down methods out (with --check)")
     ap.add_argument("--deepcut-max-n", type=int, default=16, help="largest N DeepCut is run on")
     ap.add_argument("--scenes", type=int, default=20, help="scenes per (N, overlap, generation) cell")
     ap.add_argument("--generations", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     ap.add_argument("--out", default=str(HERE / "crowds"))
+    ap.add_argument("--check", action="store_true",
+                    help="reproduce: compare each row with the same row of <out>.json and write nothing")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
@@ -108,7 +113,7 @@ def main() -> None:
              for g in range(args.generations) for n in NS for o in OVERLAP_LEVELS}
     print(f"{sum(len(v) for v in cells.values())} scenes composed", flush=True)
 
-    methods = {"topdown": ("default", []), "topdown_gt": ("default", [])}
+    methods = {} if args.no_topdown else {"topdown": ("default", []), "topdown_gt": ("default", [])}
     if args.paf:
         methods["paf"] = (args.paf, [])
     if args.deepcut:
@@ -140,6 +145,9 @@ def main() -> None:
         report["coco_val"][name] = evaluate_oks(predictor, coco, gt_boxes=name == "topdown_gt", progress=False)["AP"]
         print(name, "COCO-mini val OKS-AP", report["coco_val"][name], flush=True)
     out = Path(args.out)
+    if args.check:
+        check(report, json.loads(out.with_suffix(".json").read_text()))
+        return
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     plot(report, out)
     tiles = []
@@ -149,6 +157,25 @@ def main() -> None:
         tiles.append(image)
     save_image(out.with_name(out.name + "_examples.png"), np.hstack(tiles))
     print("->", out.with_suffix(".json"))
+
+
+def check(report: dict, stored: dict) -> None:
+    """Print each re-measured row's OKS-AP next to the stored row of the same (method, N, overlap, generation)
+    and the largest difference per method (the rows are stated to reproduce within 1.0)."""
+    key = ("method", "N", "overlap", "generation")
+    before = {tuple(r[k] for k in key): r for r in stored["rows"]}
+    worst: dict[str, float] = {}
+    for row in report["rows"]:
+        old = before.get(tuple(row[k] for k in key))
+        if old is None:
+            print("not in the stored file:", {k: row[k] for k in key})
+            continue
+        diff = abs(row["oks_ap"] - old["oks_ap"])
+        worst[row["method"]] = max(worst.get(row["method"], 0.0), diff)
+        print({k: row[k] for k in key}, "OKS-AP", old["oks_ap"], "->", row["oks_ap"], f"(|diff| {diff:.2f})")
+    for name, ap_now in report["coco_val"].items():
+        print(name, "COCO-mini val OKS-AP", stored["coco_val"].get(name), "->", ap_now)
+    print("largest |OKS-AP difference| per method:", {m: round(d, 2) for m, d in worst.items()})
 
 
 def plot(report: dict, out: Path) -> None:
