@@ -162,6 +162,8 @@ def test_load_model_gives_the_bottom_up_predictor_with_its_stored_settings(check
     assert predictor.codec.limbs == skeleton_limbs(LSP14)
     assert load_model(checkpoint, backend="torch", flip_test=False).flip_test is False
     assert load_model(checkpoint, backend="torch", overrides=["predict.input_size=96"]).input_size == (96, 96)
+    with pytest.raises(ValueError, match="bottom-up models only"):
+        load_model("default", backend="torch", overrides=["predict.input_size=96"])
     found = predictor.predict(data_root / "unlabeled" / "messi5.jpg")
     assert isinstance(found, list) and all(p.keypoints.shape == (14, 3) for p in found)
     with pytest.raises(ValueError, match="uint8 BGR"):

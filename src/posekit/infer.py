@@ -855,6 +855,9 @@ def _assemble(cfg: Config, config: dict, model, detector, device: str | None, pr
     settings = dataclasses.asdict(cfg.predict)
     for key in ("detector", "detector_size", "detector_threshold"):
         settings.pop(key)
+    if settings.pop("input_size"):
+        raise ValueError("predict.input_size applies to bottom-up models only; a top-down model's crops are "
+                         f"codec.input_size ({list(cfg.codec.input_size)}), fixed by its training")
     for key, value in settings.items():  # settings stored with the weights
         predictor_kwargs.setdefault(key, value)
     if "detector" not in predictor_kwargs:
