@@ -5,8 +5,9 @@
 Test scenes (PROTOCOLS.md "Multi-person"): LSP *test* people only (images 1001-2000), composed by
 :class:`posekit.data.compose.SceneComposer` (640 x 480) on the 15 backgrounds no training run saw (every 5th
 of ``backgrounds/``: the detector's and PAF's training configs keep those for validation scenes), N in
-{1, 2, 4, 8, 16} people at low and high overlap, ``--scenes`` scenes per cell (scene seeds
-``1000 * generation + j``), two generations (``--generations``) to show the spread. OKS-AP on the 14 LSP-14
+{1, 2, 4, 8, 16} people at low and high overlap, ``--scenes`` scenes per cell, more where N is small
+(at least ``--min-people`` people per cell; scene seeds ``1000 * generation + j``), two generations
+(``--generations``) to show the spread. OKS-AP on the 14 LSP-14
 joints with the skeleton's sigmas; area = w x h of the person's ground-truth keypoint box with both sides
 enlarged x 1.25 (the protocol's rule, so area = 1.5625 w h). Latency: median ms per image (2 threads; the
 image composed beforehand), per N. Methods:
@@ -18,7 +19,9 @@ image composed beforehand), per N. Methods:
 
 Also each method's OKS-AP on the real COCO-mini val photos (12 limb joints; ``topdown_gt``: annotated boxes).
 Writes ``crowds.json`` (one row per method x N x overlap x generation), ``crowds_ap.png``, ``crowds_ms.png``
-and ``crowds_examples.png`` (N = 8, high overlap, generation 0, first scene, one tile per method).
+``crowds_examples.png`` (generation 0, first scene of N = 4 at low overlap and of N = 8 at high overlap: one row
+each, one tile per method) and ``crowds_table.md`` (OKS-AP and ms per cell: the two generations' mean and
+half their difference).
 ``--check`` re-measures instead and prints each row's OKS-AP next to the stored one (same arguments; with
 ``--generations 1`` only generation 0's rows, with ``--no-topdown`` only the bottom-up methods).
 """
@@ -48,6 +51,7 @@ from posekit.viz import draw_predictions, save_image
 HERE = Path(__file__).parent
 NS = (1, 2, 4, 8, 16)
 OVERLAP_LEVELS = ("low", "high")
+EXAMPLE_CELLS = ((0, 4, "low"), (0, 8, "high"))  # (generation, N, overlap) drawn in crowds_examples.png
 
 
 def scene_area(keypoints: np.ndarray) -> float:
@@ -96,6 +100,8 @@ def main() -> None:
     ap.add_argument("--no-topdown", action="store_true", help="leave the two top-down methods out (with --check)")
     ap.add_argument("--deepcut-max-n", type=int, default=16, help="largest N DeepCut is run on")
     ap.add_argument("--scenes", type=int, default=20, help="scenes per (N, overlap, generation) cell")
+    ap.add_argument("--min-people", type=int, default=80,
+                    help="more scenes where N is small: at least this many people per cell")
     ap.add_argument("--generations", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
@@ -109,7 +115,8 @@ def main() -> None:
     backgrounds = [b for i, b in enumerate(read_backgrounds(data / "backgrounds")) if i % 5 == 0]
     composer = SceneComposer(people, backgrounds)
     sigmas = np.asarray(composer.skeleton.oks_sigmas)
-    cells = {(g, n, o): [composer.compose(n, o, seed=1000 * g + j) for j in range(args.scenes)]
+    per_cell = {n: max(args.scenes, -(-args.min_people // n)) for n in NS}
+    cells = {(g, n, o): [composer.compose(n, o, seed=1000 * g + j) for j in range(per_cell[n])]
              for g in range(args.generations) for n in NS for o in OVERLAP_LEVELS}
     print(f"{sum(len(v) for v in cells.values())} scenes composed", flush=True)
 
@@ -123,9 +130,11 @@ def main() -> None:
               "command": "python benchmarks/crowds.py " + " ".join(
                   [f"--data {args.data}"] + ([f"--paf {args.paf}"] if args.paf else [])
                   + ([f"--deepcut {args.deepcut} --deepcut-max-n {args.deepcut_max_n}"] if args.deepcut else [])
-                  + [f"--scenes {args.scenes}", f"--generations {args.generations}", f"--threads {args.threads}"]
+                  + [f"--scenes {args.scenes}", f"--min-people {args.min_people}",
+                     f"--generations {args.generations}", f"--threads {args.threads}"]
                   + ([f"--backend {args.backend}"] if args.backend != "torch" else [])),
-              "scenes_per_cell": args.scenes, "area_rule": "keypoint box, both sides x 1.25",
+              "scenes_per_cell": {str(n): k for n, k in per_cell.items()},
+              "area_rule": "keypoint box, both sides x 1.25",
               "backgrounds": [b.name for b in backgrounds], "rows": [], "coco_val": {}}
     examples = {}
     for name, (weights, _) in methods.items():
@@ -140,8 +149,8 @@ def main() -> None:
                 row["solver"] = getattr(predictor, "last_stats", None)
             report["rows"].append(row)
             print(row, flush=True)
-            if (g, n, o) == (0, 8, "high"):
-                examples[name] = draw_predictions(scenes[0].image, outputs[0])
+            if (g, n, o) in EXAMPLE_CELLS:
+                examples.setdefault(name, {})[(n, o)] = draw_predictions(scenes[0].image, outputs[0])
         report["coco_val"][name] = evaluate_oks(predictor, coco, gt_boxes=name == "topdown_gt", progress=False)["AP"]
         print(name, "COCO-mini val OKS-AP", report["coco_val"][name], flush=True)
     out = Path(args.out)
@@ -150,13 +159,45 @@ def main() -> None:
         return
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     plot(report, out)
-    tiles = []
-    for name, image in examples.items():
-        image = image.copy()
-        cv2.putText(image, name, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
-        tiles.append(image)
-    save_image(out.with_name(out.name + "_examples.png"), np.hstack(tiles))
+    rows = []
+    for n, o in [(n, o) for g, n, o in EXAMPLE_CELLS]:
+        tiles = []
+        for name, drawn in examples.items():
+            image = drawn.get((n, o), np.zeros_like(next(iter(drawn.values())))).copy()
+            cv2.putText(image, f"{name}, N={n}, {o} overlap", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                        (255, 255, 255), 2)
+            tiles.append(image)
+        rows.append(np.hstack(tiles))
+    save_image(out.with_name(out.name + "_examples.png"), np.vstack(rows))
+    out.with_name(out.name + "_table.md").write_text(table(report))
     print("->", out.with_suffix(".json"))
+
+
+def table(report: dict) -> str:
+    """Markdown: per method and overlap, OKS-AP and median ms for each N as "mean ±h" over the generations
+    (h = half their range), plus the method's COCO-mini val OKS-AP."""
+    rows = report["rows"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+
+    def cell(m: str, o: str, n: int, key: str) -> str:
+        vals = [r[key] for r in rows if (r["method"], r["overlap"], r["N"]) == (m, o, n)]
+        if not vals:
+            return "–"
+        return f"{np.mean(vals):.1f} ±{(max(vals) - min(vals)) / 2:.1f}" if len(vals) > 1 else f"{vals[0]:.1f}"
+
+    lines = [f"`{report['command']}` ({report['date']}, {report['machine']}, {report['backend']} backend)", ""]
+    for key, title in (("oks_ap", "OKS-AP"), ("median_ms", "median ms per image")):
+        lines += [f"**{title}** (mean of {len({r['generation'] for r in rows})} generations ± half their range)", "",
+                  "| method | overlap | " + " | ".join(f"N={n}" for n in NS)
+                  + (" | COCO-mini val OKS-AP |" if key == "oks_ap" else " |"),
+                  "|---|---|" + "---|" * len(NS) + ("---|" if key == "oks_ap" else "")]
+        for m in methods:
+            for o in OVERLAP_LEVELS:
+                coco = report["coco_val"].get(m) if o == OVERLAP_LEVELS[0] else ""
+                lines.append(f"| {m} | {o} | " + " | ".join(cell(m, o, n, key) for n in NS)
+                             + (f" | {coco} |" if key == "oks_ap" else " |"))
+        lines.append("")
+    return "\n".join(lines)
 
 
 def check(report: dict, stored: dict) -> None:
