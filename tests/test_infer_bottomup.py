@@ -211,7 +211,9 @@ def test_cli_predict_and_eval_run_unchanged(checkpoint, data_root, tmp_path):
     lsp = tmp_path / "lsp.json"
     assert main(["eval", "--model", str(checkpoint), "--backend", "torch", "--data", f"lsp:{data_root / 'lsp'}",
                  "--split", "test", "--limit", "3", "--json", str(lsp)]) == 0
-    assert 0 <= json.loads(lsp.read_text())["metrics"]["pck@0.2"] <= 100
+    report = json.loads(lsp.read_text())
+    assert 0 <= report["metrics"]["pck@0.2"] <= 100
+    assert report["command"].startswith(f"posekit eval --model {checkpoint} --backend torch")  # how to reproduce it
     coco = tmp_path / "coco.json"
     assert main(["eval", "--model", str(checkpoint), "--backend", "torch", "--data",
                  f"coco:{data_root / 'fixtures' / 'coco' / 'test_coco.json'}", "--json", str(coco)]) == 0

@@ -7,7 +7,9 @@ file and exit with status 2, never a bare traceback.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -94,8 +96,9 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
     boxes = GT_BOX_SOURCES.get(fmt, KEYPOINT_BOX_SOURCE)
     protocol = f"ground-truth boxes: {boxes}" if args.gt_boxes else "whole images, no ground-truth boxes"
-    report = {"model": str(args.model), "overrides": args.set, "data": args.data, "split": args.split,
-              "protocol": protocol, "num_images": len(samples)}
+    report = {"command": args.command_line, "date": datetime.date.today().isoformat(), "model": str(args.model),
+              "overrides": args.set, "data": args.data, "split": args.split, "protocol": protocol,
+              "num_images": len(samples)}
     print(f"{args.model} on {fmt}:{path} split={args.split}{note}: {protocol}")
     fmt_v = lambda v: "  n/a" if v is None else f"{v:6.2f}"  # noqa: E731  (None: nothing was counted)
     if fmt == "coco":
@@ -387,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    # the command line as typed, for reports that must say how to reproduce them (eval --json)
+    args.command_line = shlex.join(["posekit", *(sys.argv[1:] if argv is None else argv)])
     if extra:  # `posekit train CONFIG --resume key=value`: overrides may follow the flags too
         if args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
             args.overrides = list(args.overrides) + extra
