@@ -457,15 +457,23 @@ class BottomUpPredictor:
             pafs = 0.5 * (pafs + mirrored)
         return heatmaps.cpu().numpy(), pafs.cpu().numpy()
 
+    def _network_maps(self, image: np.ndarray, mats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`maps` of the network inputs the image -> input matrices ``mats`` cut."""
+        return self.maps(np.stack([network_input(image, m, self.input_size) for m in mats]))
+
+    def _group(self, heatmaps: np.ndarray, pafs: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """One input's (K, h, w) maps and (L, 2, h, w) fields -> its people (keypoints (K, 3) in input pixels,
+        score), best first: the PAF codec's greedy assembly."""
+        return self.codec.decode_scored(heatmaps, pafs)
+
     def _people(self, image: np.ndarray, mats: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
         """The people (keypoints (K, 3) in image pixels, score) seen through each image -> input matrix."""
-        inputs = np.stack([network_input(image, m, self.input_size) for m in mats])
-        heatmaps, pafs = self.maps(inputs)
+        heatmaps, pafs = self._network_maps(image, mats)
         out = []
-        for people, m in zip(self.codec.decode_scored(heatmaps, pafs), mats):
+        for hm, pf, m in zip(heatmaps, pafs, mats):
             back = invert_affine(m)
             found = []
-            for kp, score in people:
+            for kp, score in self._group(hm, pf):
                 kp = kp.copy()
                 on = kp[:, 2] > 0
                 kp[on, :2] = apply_affine(kp[on, :2], back)
@@ -569,29 +577,22 @@ class DeepCutPredictor(BottomUpPredictor):
                 "time_limit_hits": int(sum(s["status"] != "optimal" for s in self.stats)),
                 "time_limit": self.settings["time_limit"]}
 
-    def _people(self, image: np.ndarray, mats: list[np.ndarray]) -> list[list[tuple[np.ndarray, float]]]:
-        """The people (keypoints (K, 3) in image pixels, score) seen through each image -> input matrix."""
+    def _network_maps(self, image: np.ndarray, mats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        t0 = time.perf_counter()
+        maps = super()._network_maps(image, mats)
+        self._network_seconds = (time.perf_counter() - t0) / len(mats)  # each input's share, for its stats
+        return maps
+
+    def _group(self, heatmaps: np.ndarray, pafs: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """One input's people by the ILP (:func:`posekit.grouping.deepcut.group`); its cost goes to :attr:`stats`."""
         from posekit.grouping.deepcut import group, paf_feature
 
-        t0 = time.perf_counter()
-        inputs = np.stack([network_input(image, m, self.input_size) for m in mats])
-        heatmaps, pafs = self.maps(inputs)
-        network = (time.perf_counter() - t0) / len(mats)
-        out = []
-        for hm, pf, m in zip(heatmaps, pafs, mats):
-            paf_score = paf_feature(self.codec, pf) if self.pairwise.get("use_paf") else None
-            people, stats = group(hm, self.pairwise, self.input_size, self.codec.heatmap_size, self.codec.sigma,
-                                  paf_score=paf_score, **self.settings)
-            stats["network_seconds"] = round(network, 4)
-            self.stats.append(stats)
-            back = invert_affine(m)
-            found = []
-            for kp, score in people:
-                on = kp[:, 2] > 0
-                kp[on, :2] = apply_affine(kp[on, :2], back)
-                found.append((kp, float(score)))
-            out.append(found)
-        return out
+        paf_score = paf_feature(self.codec, pafs) if self.pairwise.get("use_paf") else None
+        people, stats = group(heatmaps, self.pairwise, self.input_size, self.codec.heatmap_size, self.codec.sigma,
+                              paf_score=paf_score, **self.settings)
+        stats["network_seconds"] = round(self._network_seconds, 4)
+        self.stats.append(stats)
+        return people
 
 
 def load_deepcut(path: Path, state: dict, device: str | None = None, overrides: list[str] | None = None,
