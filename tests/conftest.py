@@ -3,6 +3,7 @@
 ``data_root``: the real datasets folder -- ``$POSEKIT_DATA`` if set, else ``<repo>/../shared/datasets``
 (resolved from this file's location, so it does not depend on the working directory). Tests that need
 it are skipped, with the reason, only when the folder is absent.
+``untrained_checkpoint``: writes a randomly initialised model of a config as a checkpoint.
 """
 
 from __future__ import annotations
@@ -28,3 +29,21 @@ def data_root() -> Path:
     if not root.is_dir():
         pytest.skip(f"datasets folder {root} not found (set POSEKIT_DATA to the shared datasets folder)")
     return root
+
+
+@pytest.fixture(scope="session")
+def untrained_checkpoint():
+    """``save(path, overrides) -> path``: the model of the default config with dotted ``overrides``,
+    randomly initialised with seed 0, written as a checkpoint ``load_model`` reads (weights + config)."""
+    import torch
+
+    from posekit.config import load_config, to_dict
+    from posekit.train import build_model
+
+    def save(path: Path, overrides: list[str]) -> Path:
+        torch.manual_seed(0)
+        cfg = load_config(None, overrides)
+        torch.save({"model": build_model(cfg).state_dict(), "config": to_dict(cfg)}, path)
+        return path
+
+    return save

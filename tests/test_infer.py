@@ -9,21 +9,15 @@ import pytest
 import torch
 
 from posekit.cli import main
-from posekit.config import load_config, to_dict
 from posekit.infer import load_model
-from posekit.train import build_model
 
 TINY = ["model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8}",
         "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"]
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    cfg = load_config(None, TINY)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save({"model": build_model(cfg).state_dict(), "config": to_dict(cfg)}, path)
-    return path
+def checkpoint(tmp_path_factory, untrained_checkpoint):
+    return untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", TINY)
 
 
 def test_predict_with_boxes_returns_keypoints_inside_each_box(checkpoint):
@@ -120,14 +114,12 @@ def test_cli_data_stats_and_show(data_root, tmp_path, capsys):
     assert cv2.imread(str(out)) is not None
 
 
-def test_load_model_overrides_change_the_stored_config(tmp_path):
+def test_load_model_overrides_change_the_stored_config(tmp_path, untrained_checkpoint):
     from posekit.config import ConfigError
 
-    torch.manual_seed(0)
-    cfg = load_config(None, ["model.name=deeppose", "model.kwargs={num_stages: 2, width: 8, blocks: [1, 1, 1, 1], "
-                             "crop_size: 16}", "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"])
-    path = tmp_path / "deeppose.pt"
-    torch.save({"model": build_model(cfg).state_dict(), "config": to_dict(cfg)}, path)
+    path = untrained_checkpoint(tmp_path / "deeppose.pt", [
+        "model.name=deeppose", "model.kwargs={num_stages: 2, width: 8, blocks: [1, 1, 1, 1], crop_size: 16}",
+        "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"])
     assert load_model(path, backend="torch").model.stages_used is None
     assert load_model(path, overrides=["model.kwargs.stages_used=1"], backend="torch").model.stages_used == 1
     with pytest.raises(ConfigError):

@@ -10,12 +10,10 @@ import torch
 
 from posekit.cli import main
 from posekit.codecs.paf import PAFCodec, skeleton_limbs
-from posekit.config import load_config, to_dict
 from posekit.data.detection import letterbox_matrix
 from posekit.data.transforms import apply_affine
 from posekit.infer import BottomUpPredictor, load_model
 from posekit.skeletons import LSP14
-from posekit.train import build_model
 
 TINY = ["model.name=paf", "data.kind=bottomup",
         "model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8, stage_width: 8, num_stages: 2}",
@@ -146,12 +144,8 @@ def test_nobody_gives_an_empty_list_and_the_threshold_drops_weak_people():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    cfg = load_config(None, TINY)
-    path = tmp_path_factory.mktemp("paf") / "tiny_paf.pt"
-    torch.save({"model": build_model(cfg).state_dict(), "config": to_dict(cfg)}, path)
-    return path
+def checkpoint(tmp_path_factory, untrained_checkpoint):
+    return untrained_checkpoint(tmp_path_factory.mktemp("paf") / "tiny_paf.pt", TINY)
 
 
 def test_load_model_gives_the_bottom_up_predictor_with_its_stored_settings(checkpoint, data_root):

@@ -11,13 +11,11 @@ import torch
 
 from posekit.cli import main
 from posekit.codecs.paf import PAFCodec, skeleton_limbs
-from posekit.config import load_config, to_dict
 from posekit.data.detection import letterbox_matrix
 from posekit.data.transforms import apply_affine
 from posekit.grouping.deepcut import candidates, fit, match_candidates, save_weights
 from posekit.infer import DeepCutPredictor, load_model
 from posekit.skeletons import LSP14
-from posekit.train import build_model
 
 TINY = ["model.name=paf", "data.kind=bottomup",
         "model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8, stage_width: 8, num_stages: 2}",
@@ -93,12 +91,10 @@ def test_a_mismatched_pairwise_model_is_refused(pairwise):
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory, pairwise):
+def weights(tmp_path_factory, pairwise, untrained_checkpoint):
     """A DeepCut weights file beside a tiny random part network it names by a relative path."""
-    torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("deepcut")
-    cfg = load_config(None, TINY)
-    torch.save({"model": build_model(cfg).state_dict(), "config": to_dict(cfg)}, folder / "tiny_paf.pt")
+    untrained_checkpoint(folder / "tiny_paf.pt", TINY)
     path = folder / "deepcut.pt"
     save_weights(path, "tiny_paf.pt", pairwise, {"max_candidates": 12, "time_limit": 2.0, "person_threshold": 0.0})
     return path
