@@ -62,22 +62,11 @@ def scene_area(keypoints: np.ndarray) -> float:
 
 def score_cell(scenes: list, outputs: list[list], sigmas: np.ndarray) -> dict:
     """OKS-AP of predictions (one list of Prediction per scene) against the scenes' people."""
-    images, annotations, detections = [], [], []
-    for index, (scene, people) in enumerate(zip(scenes, outputs)):
-        images.append({"id": index})
-        for p in scene.people:
-            labelled = int((p.keypoints[:, 2] > 0).sum())
-            if labelled == 0:  # pasted wholly outside the frame
-                continue
-            annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": 1,
-                                "keypoints": p.keypoints.reshape(-1).tolist(), "num_keypoints": labelled,
-                                "area": scene_area(p.keypoints), "bbox": np.asarray(p.box).tolist(), "iscrowd": 0})
-        detections += [{"image_id": index, "category_id": 1, "keypoints": q.keypoints.reshape(-1).tolist(),
-                        "score": float(q.score)} for q in people]
-    result = metrics.oks_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections,
-                            sigmas=sigmas)
+    result = metrics.oks_ap_people([scene.people for scene in scenes],
+                                   [[(q.keypoints, q.score) for q in people] for people in outputs], sigmas,
+                                   area=lambda p: scene_area(p.keypoints))
     return {"oks_ap": round(100 * max(result["AP"], 0.0), 2), "oks_ap50": round(100 * max(result["AP50"], 0.0), 2),
-            "people": len(annotations)}
+            "people": result["num_people"]}
 
 
 def run_method(name: str, predictor, scenes: list) -> tuple[list[list], list[float]]:

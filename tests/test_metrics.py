@@ -23,6 +23,7 @@ from posekit.metrics import (
     joint_distances,
     oks,
     oks_ap,
+    oks_ap_people,
     pck,
     pck_curve,
     pckh,
@@ -421,6 +422,36 @@ def test_oks_ap_matches_pycocotools_on_coco_mini():
         res = oks_ap(gt, dets)
         assert 0.0 < res["AP"] < 1.0
     assert max(diffs) <= 1e-6
+
+
+def test_oks_ap_people_builds_the_coco_dicts_oks_ap_needs():
+    """People and predictions per image -> the same AP as the hand-written COCO dicts; people with no
+    labelled keypoint dropped, crowds kept as ignore regions, ``area`` from the person or the callable."""
+    from posekit.types import Person
+
+    rng = np.random.default_rng(0)
+    kp = np.concatenate([rng.uniform(0, 100, (17, 2)), np.full((17, 1), 2.0)], axis=1)
+    person = Person(keypoints=kp, box=np.array([0.0, 0.0, 100, 100]), area=5000.0)
+    unlabelled = Person(keypoints=np.zeros((17, 3)), box=np.array([0.0, 0.0, 10, 10]), area=100.0)
+    crowd = Person(keypoints=np.zeros((17, 3)), box=np.array([200.0, 200, 50, 50]), is_crowd=True, area=2500.0)
+    moved = kp.copy()
+    moved[:, :2] += 3.0
+    found = [[(moved, 0.9), (moved + [[200, 200, 0]], 0.5)], []]
+    result = oks_ap_people([[person, unlabelled, crowd], [person]], found)
+    assert result["num_people"] == 3  # two real people and the crowd region
+    gt = {"images": [{"id": 0}, {"id": 1}], "categories": [{"id": 1}], "annotations": [
+        {"id": 1, "image_id": 0, "category_id": 1, "keypoints": kp.reshape(-1).tolist(), "num_keypoints": 17,
+         "area": 5000.0, "bbox": [0.0, 0.0, 100, 100], "iscrowd": 0},
+        {"id": 2, "image_id": 0, "category_id": 1, "keypoints": [0.0] * 51, "num_keypoints": 0, "area": 2500.0,
+         "bbox": [200.0, 200, 50, 50], "iscrowd": 1},
+        {"id": 3, "image_id": 1, "category_id": 1, "keypoints": kp.reshape(-1).tolist(), "num_keypoints": 17,
+         "area": 5000.0, "bbox": [0.0, 0.0, 100, 100], "iscrowd": 0}]}
+    dets = [{"image_id": 0, "category_id": 1, "keypoints": m.reshape(-1).tolist(), "score": s}
+            for m, s in found[0]]
+    assert {k: v for k, v in result.items() if k != "num_people"} == oks_ap(gt, dets)
+    assert 0 < result["AP"] < 1  # the second image's person is missed
+    tiny = oks_ap_people([[person]], [found[0][:1]], area=lambda p: 1.0)
+    assert tiny["AP"] < oks_ap_people([[person]], [found[0][:1]])["AP"]  # a 3 px error on a tiny area fails
 
 
 # ------------------------------------------------------------------------------------------------

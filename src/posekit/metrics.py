@@ -631,6 +631,34 @@ def oks_ap(
     }
 
 
+def oks_ap_people(ground_truth: list[list[Any]], found: list[list[tuple[np.ndarray, float]]],
+                  sigmas: np.ndarray = COCO_SIGMAS, area: Any = None) -> dict[str, float]:
+    """:func:`oks_ap` of the people found in each image against each image's annotated people, without
+    writing the COCO dicts by hand.
+
+    ground_truth: per image, its :class:`~posekit.types.Person` s (keypoints (K, 3) in the frame the found
+        keypoints are in); people with no labelled keypoint are dropped, crowd regions kept (ignored).
+    found: per image, (keypoints (K, 3) = (x, y, score), person score) pairs.
+    area: ``area(person) -> float``, the OKS area of an annotated person; default its ``area``.
+    Returns :func:`oks_ap`'s summary (fractions) plus ``num_people``: the annotated people kept."""
+    images, annotations, detections = [], [], []
+    for image_id, (people, predictions) in enumerate(zip(ground_truth, found, strict=True)):
+        images.append({"id": image_id})
+        for p in people:
+            labelled = int((p.keypoints[:, 2] > 0).sum())
+            if not p.is_crowd and labelled == 0:
+                continue
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "keypoints": p.keypoints.reshape(-1).tolist(), "num_keypoints": labelled,
+                                "area": float(p.area if area is None else area(p)),
+                                "bbox": np.asarray(p.box).tolist(), "iscrowd": int(p.is_crowd)})
+        detections += [{"image_id": image_id, "category_id": 1, "keypoints": np.asarray(kp).reshape(-1).tolist(),
+                        "score": float(score)} for kp, score in predictions]
+    result = oks_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections,
+                    sigmas=sigmas)
+    return {**result, "num_people": len(annotations)}
+
+
 def box_ap(gt_coco: dict, detections: list[dict], max_dets: int = 100) -> dict[str, float]:
     """COCO box AP (PROTOCOLS.md "Person detection"): pycocotools' ``COCOeval(..., iouType="bbox")``
     re-implemented in NumPy on the same matching and accumulation code as :func:`oks_ap`.

@@ -330,26 +330,15 @@ def validate_bottomup(model: torch.nn.Module, dataset: BottomUpDataset, device: 
     validation images, in input pixels, decoded by the dataset's PAF codec (no flip test). Returns
     {"oks_ap": %, "oks_ap50": %, "num_images": n}."""
     codec = dataset.codec
-    images, annotations, detections = [], [], []
+    ground_truth, found = [], []
     for indices, out in _eval_outputs(model, dataset, device, batch_size, channels_last):
         n, _, h, w = out["heatmaps"].shape
-        found = codec.decode_scored(out["heatmaps"].float().cpu().numpy(),
-                                    out["pafs"].float().reshape(n, -1, 2, h, w).cpu().numpy())
-        for people, index in zip(found, indices):
-            images.append({"id": index})
-            for p in dataset.ground_truth(index):
-                labelled = int((p.keypoints[:, 2] > 0).sum())
-                if not p.is_crowd and labelled == 0:
-                    continue
-                annotations.append({"id": len(annotations) + 1, "image_id": index, "category_id": 1,
-                                    "keypoints": p.keypoints.reshape(-1).tolist(), "num_keypoints": labelled,
-                                    "area": p.area, "bbox": np.asarray(p.box).tolist(), "iscrowd": int(p.is_crowd)})
-            detections += [{"image_id": index, "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
-                            "score": float(score)} for kp, score in people]
-    result = metrics.oks_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections,
-                            sigmas=np.asarray(dataset.skeleton.oks_sigmas))
+        found += codec.decode_scored(out["heatmaps"].float().cpu().numpy(),
+                                     out["pafs"].float().reshape(n, -1, 2, h, w).cpu().numpy())
+        ground_truth += [dataset.ground_truth(index) for index in indices]
+    result = metrics.oks_ap_people(ground_truth, found, sigmas=np.asarray(dataset.skeleton.oks_sigmas))
     return {"oks_ap": 100 * max(result["AP"], 0.0), "oks_ap50": 100 * max(result["AP50"], 0.0),
-            "num_images": len(images)}
+            "num_images": len(ground_truth)}
 
 
 # -------------------------------------------------------------------------------------------- helpers
