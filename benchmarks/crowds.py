@@ -45,7 +45,7 @@ from posekit.data import load
 from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.evaluate import evaluate_oks
 from posekit.infer import load_model
-from posekit.types import box_from_keypoints
+from posekit.types import keypoint_area
 from posekit.viz import draw_predictions, save_image
 
 HERE = Path(__file__).parent
@@ -54,17 +54,11 @@ OVERLAP_LEVELS = ("low", "high")
 EXAMPLE_CELLS = ((0, 4, "low"), (0, 8, "high"))  # (generation, N, overlap) drawn in crowds_examples.png
 
 
-def scene_area(keypoints: np.ndarray) -> float:
-    """The protocol's area of a composed-scene person: its keypoint box, both sides x 1.25."""
-    box = box_from_keypoints(keypoints)
-    return float(1.25 * box[2] * 1.25 * box[3])
-
-
 def score_cell(scenes: list, outputs: list[list], sigmas: np.ndarray) -> dict:
     """OKS-AP of predictions (one list of Prediction per scene) against the scenes' people."""
     result = metrics.oks_ap_people([scene.people for scene in scenes],
                                    [[(q.keypoints, q.score) for q in people] for people in outputs], sigmas,
-                                   area=lambda p: scene_area(p.keypoints))
+                                   area=lambda p: keypoint_area(p.keypoints))
     return {"oks_ap": round(100 * max(result["AP"], 0.0), 2), "oks_ap50": round(100 * max(result["AP50"], 0.0), 2),
             "people": result["num_people"]}
 

@@ -35,6 +35,13 @@ def box_from_keypoints(keypoints: np.ndarray, margin: float = 0.0) -> np.ndarray
     return np.array([x0 - w * margin / 2, y0 - h * margin / 2, w * (1 + margin), h * (1 + margin)])
 
 
+def keypoint_area(keypoints: np.ndarray) -> float:
+    """OKS area of a person with no annotated area (PROTOCOLS.md "Multi-person"): w x h of the box around
+    their labelled keypoints with both sides enlarged x 1.25."""
+    box = box_from_keypoints(keypoints, margin=0.25)
+    return float(box[2] * box[3])
+
+
 @dataclass
 class Person:
     """One annotated person.

@@ -46,7 +46,7 @@ from posekit.data.detection import (
 )
 from posekit.data.transforms import apply_affine, warp
 from posekit.skeletons import Skeleton
-from posekit.types import Person, Sample, box_from_keypoints
+from posekit.types import Person, Sample, keypoint_area
 
 __all__ = ["BottomUpDataset", "box_cells", "network_input"]
 
@@ -143,8 +143,7 @@ class BottomUpDataset(DetectionDataset):
         out = []
         for p, original in zip(people, sample.people, strict=True):
             if kind == "scene" or original.area is None:
-                box = box_from_keypoints(p.keypoints, margin=0.25)
-                area = float(box[2] * box[3])
+                area = keypoint_area(p.keypoints)
             else:
                 area = float(original.area) * M[0, 0] ** 2
             out.append(Person(keypoints=p.keypoints, box=p.box, is_crowd=p.is_crowd, area=area))
