@@ -18,13 +18,12 @@ import argparse
 import datetime
 import json
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from bench_utils import machine
-from crowds import NS, OVERLAP_LEVELS, score_cell
+from crowds import NS, OVERLAP_LEVELS, run_method, score_cell
 
 from posekit.config import load_config
 from posekit.data.compose import SceneComposer, read_backgrounds
@@ -58,11 +57,7 @@ def main() -> None:
     for side in args.sizes:
         predictor = load_model(args.weights, device="cpu", backend="torch", overrides=[f"predict.input_size={side}"])
         for (n, o), scenes in cells.items():
-            outputs, times = [], []
-            for scene in scenes:
-                t0 = time.perf_counter()
-                outputs.append(predictor.predict(scene.image))
-                times.append(1000 * (time.perf_counter() - t0))
+            outputs, times = run_method("bottomup", predictor, scenes)
             row = {"input_size": side, "N": n, "overlap": o, **score_cell(scenes, outputs, sigmas),
                    "median_ms": round(statistics.median(times), 1)}
             rows.append(row)
