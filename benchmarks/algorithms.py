@@ -28,12 +28,13 @@ import numpy as np
 import torch
 from bench_utils import ROWS_DIR, machine, median_ms, save_row, training_summary
 
+from posekit.api import load_model
+from posekit.checkpoint import export_checkpoint
 from posekit.complexity import count_macs, count_params
 from posekit.config import load_config
 from posekit.data import load, parse_spec
 from posekit.data.dataset import read_image
 from posekit.evaluate import predict_dataset, score
-from posekit.infer import export_checkpoint, load_model
 from posekit.train import train
 
 HERE = Path(__file__).resolve().parent

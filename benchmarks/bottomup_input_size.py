@@ -25,9 +25,9 @@ import torch
 from bench_utils import machine
 from crowds import NS, OVERLAP_LEVELS, run_method, score_cell
 
+from posekit.api import load_model
 from posekit.config import load_config
 from posekit.data.compose import SceneComposer, read_backgrounds
-from posekit.infer import load_model
 from posekit.train import data_path, load_each_source, split_sources
 
 HERE = Path(__file__).parent

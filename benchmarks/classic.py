@@ -30,10 +30,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from posekit.api import load_model  # noqa: E402
 from posekit.data import load  # noqa: E402
 from posekit.data.dataset import read_image  # noqa: E402
 from posekit.data.transforms import affine_matrix, box_to_center_scale, warp  # noqa: E402
-from posekit.infer import load_model, predict_heatmaps  # noqa: E402
+from posekit.predict.flip import predict_heatmaps
 from posekit.train import split_train_val  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -74,7 +75,7 @@ def cache_cnn(which: str, limit: int) -> Path:
         center, size = box_to_center_scale(box, aspect, base.padding)
         m = affine_matrix(center, size, base.input_size)
         crop = warp(image, m, base.input_size, antialias=True)
-        from posekit.data.dataset import normalize_image
+        from posekit.preprocess import normalize_image
 
         hm, _ = predict_heatmaps(base.model, normalize_image(crop)[None], base.skeleton.flip_index)
         hms.append(hm[0].astype(np.float16))
@@ -140,10 +141,11 @@ def cnn_springs():
 def tune_cnn() -> None:
     """Strength (spring weight, temperature fixed at 1) and floor chosen by PCK@0.2 on validation; the
     choice and the grid are written beside the weights."""
-    from posekit.classic.cnn_unaries import TreeDecoder, TreeDecodingPredictor
+    from posekit.classic.cnn_unaries import TreeDecoder
     from posekit.classic.io import save_classic
     from posekit.classic.tree import LSP14_PARENTS
     from posekit.evaluate import score
+    from posekit.predict.classic import TreeDecodingPredictor
     from posekit.skeletons import LSP14
 
     t0 = time.perf_counter()
@@ -296,9 +298,9 @@ def train_and_tune(method: str, num_images: int, num_types: int, radius: int, va
     """``ps``: train the part detectors and springs, tune the spring strength, save. ``pcps``: the saved
     ``ps`` model (same parts, so the two rows differ only by the poselet conditioning) conditioned on
     poselets trained here, its strength tuned again, saved; its training time includes the ps model's."""
-    from posekit.classic.io import from_storable, save_classic
+    from posekit.checkpoint import from_storable, safe_load
+    from posekit.classic.io import save_classic
     from posekit.classic.pictorial import PictorialStructures
-    from posekit.infer import safe_load
 
     if method == "ps":
         model, summary, _ = train_ps(num_images, num_types, radius, c)
@@ -371,10 +373,9 @@ def per_image_pck(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 def compare_cnn() -> None:
     """Codec arg-max vs tree MAP decoding of the *same* final-crop heatmaps of LSP test (cached), with the
     tuned ps_cnn parameters: PCK@0.2, swap rate, per part, paired bootstrap -> benchmarks/classic_analysis.json."""
+    from posekit.checkpoint import from_storable, safe_load
     from posekit.classic.cnn_unaries import TreeDecoder
-    from posekit.classic.io import from_storable
     from posekit.evaluate import score
-    from posekit.infer import safe_load
     from posekit.skeletons import LSP14
 
     state = from_storable(safe_load(WEIGHTS / "ps_cnn.pt")["model"])
@@ -406,8 +407,8 @@ def score_method(name: str) -> dict:
     its training summary -> benchmarks/algorithms/<name>.json."""
     from bench_utils import median_ms, save_row
 
+    from posekit.checkpoint import safe_load
     from posekit.evaluate import predict_dataset, score
-    from posekit.infer import safe_load
 
     torch.set_num_threads(1)
     weights = (WEIGHTS / f"{name}.pt").relative_to(REPO)

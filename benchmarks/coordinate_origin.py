@@ -35,9 +35,9 @@ import torch
 from bench_utils import machine
 
 from posekit import metrics
+from posekit.api import load_model
 from posekit.config import load_config
 from posekit.data.dataset import person_box
-from posekit.infer import load_model
 from posekit.train import load_each_source, split_train_val
 
 

@@ -41,10 +41,10 @@ import torch
 from bench_utils import machine
 
 from posekit import metrics
+from posekit.api import load_model
 from posekit.data import load
 from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.evaluate import evaluate_oks
-from posekit.infer import load_model
 from posekit.types import keypoint_area
 from posekit.viz import draw_predictions, save_image
 

@@ -32,11 +32,12 @@ import numpy as np
 import torch
 from bench_utils import machine
 
+from posekit.api import load_model
 from posekit.data import load
 from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.evaluate import evaluate_oks
 from posekit.grouping.deepcut import fit, save_weights, training_images
-from posekit.infer import BottomUpPredictor, load_model
+from posekit.predict.bottomup import BottomUpPredictor
 from posekit.types import Person, Sample, box_from_keypoints
 
 HERE = Path(__file__).parent
@@ -154,7 +155,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     lines = ["# DeepCut: what the partition-and-labeling ILP costs", "",
              "DeepCut (Pishchulin et al. 2016) on this project's PAF network's part maps "
-             "(`src/posekit/grouping/`, `DeepCutPredictor` in `src/posekit/infer.py`). Every number below is "
+             "(`src/posekit/grouping/`, `DeepCutPredictor` in `src/posekit/predict/deepcut.py`). Every number below is "
              "one CPU thread; the network pass is part of 'image s'.", "",
              f"## By people per image ({timing['overlap']} overlap, {timing.get('split', 'test')} scenes, "
              f"caps {timing['settings']['max_per_class']} per part / {timing['settings']['max_candidates']} "
@@ -193,7 +194,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def predictor_part(weights: str) -> str:
     """The part network a DeepCut weights file names (resolved as load_model does)."""
-    from posekit.infer import safe_load
+    from posekit.checkpoint import safe_load
 
     part = Path(safe_load(weights)["part_detector"])
     return str(part if part.exists() else Path(weights).parent / part)

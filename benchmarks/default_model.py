@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from bench_utils import machine, median_ms, training_summary
 
+from posekit.api import load_model
 from posekit.complexity import count_macs, count_params
 from posekit.config import PredictConfig, build_codec, load_config
 from posekit.data import load
 from posekit.data.dataset import benchmark_dataset
 from posekit.evaluate import predict_dataset, score
-from posekit.infer import load_model
 from posekit.train import make_dataset
 from posekit.viz import plot_pck_curves
 

@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from bench_utils import machine, median_ms
 
+from posekit.api import load_model
 from posekit.config import load_config
 from posekit.data import load
 from posekit.data.dataset import read_image
 from posekit.evaluate import evaluate_oks, predict_dataset, score
-from posekit.infer import load_model
-from posekit.onnx_backend import export_pipeline
+from posekit.export import export_pipeline
 from posekit.train import load_sources, split_train_val
 
 HERE = Path(__file__).parent

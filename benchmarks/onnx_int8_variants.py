@@ -24,12 +24,12 @@ import torch
 from bench_utils import machine
 from onnx_backends import CONFIG
 
+from posekit.api import load_model
 from posekit.config import load_config
 from posekit.data import load
 from posekit.data.dataset import read_image
 from posekit.evaluate import evaluate_oks, predict_dataset, score
-from posekit.infer import load_model
-from posekit.onnx_backend import export_pipeline
+from posekit.export import export_pipeline
 from posekit.train import load_sources, split_train_val
 
 VARIANTS = {"fp32": None, "int8": {"float_heads": False}, "int8, float heads": {"float_heads": True}}

@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 from bench_utils import machine
 
+from posekit.api import load_model
 from posekit.config import load_config
 from posekit.data import load
 from posekit.evaluate import evaluate_oks
-from posekit.infer import load_model
 from posekit.train import load_each_source, split_sources
 
 HERE = Path(__file__).parent

@@ -26,11 +26,11 @@ import torch
 from bench_utils import machine
 
 from posekit import metrics
+from posekit.api import load_model
 from posekit.codecs.boxes import greedy_match
 from posekit.data import load, with_images
 from posekit.data.dataset import read_image
 from posekit.evaluate import GT_BOX_SOURCES, evaluate_oks, gt_box, oks_joints, predict_dataset, score
-from posekit.infer import load_model
 from posekit.viz import draw_predictions, save_image
 
 HERE = Path(__file__).parent

@@ -227,7 +227,7 @@ def main() -> None:
     default_out = HERE / ("robustness" if args.dataset == "lsp" else f"robustness_{args.dataset}")
     args.out = args.out or str(default_out)
     torch.set_num_threads(args.threads)
-    from posekit.infer import load_model
+    from posekit.api import load_model
 
     predictor = load_model(args.model, device="cpu", backend="torch")
     clean, rows, metric = (lsp if args.dataset == "lsp" else multi_person)(args, predictor)

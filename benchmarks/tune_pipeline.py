@@ -33,12 +33,14 @@ import numpy as np
 import torch
 from bench_utils import machine
 
+from posekit.api import load_model
+from posekit.checkpoint import safe_load
 from posekit.codecs.boxes import fit_calibration, greedy_match
 from posekit.config import load_config
 from posekit.data import load
 from posekit.data.dataset import read_image
 from posekit.evaluate import evaluate_oks, predict_dataset, score
-from posekit.infer import load_detector, load_model, safe_load
+from posekit.predict.build import load_detector
 from posekit.train import load_sources, split_train_val
 
 
@@ -151,7 +153,8 @@ def main() -> None:
 def grid(run, best, offsets: bool) -> None:
     """Steps 1-4 of the module docstring, each around the best row so far."""
     # 1. the whole-image candidate and the detector threshold (1 re-crop pass, flip test, 256 px detector)
-    # (people are rescored box score x mean score of their keypoints over 0.2: posekit.infer.keypoint_confidence)
+    # (people are rescored box score x mean score of their keypoints over 0.2:
+    # posekit.predict.people.keypoint_confidence)
     for whole, thr in itertools.product((0.0, 0.3, 0.6), (0.1, 0.3)):
         run(1, True, 256, thr, whole, "dark")
     # 2. re-crop passes, flip test and detector size around the best

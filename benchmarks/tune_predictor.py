@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from bench_utils import machine
 
+from posekit.api import load_model
 from posekit.config import load_config
 from posekit.evaluate import predict_dataset, score
-from posekit.infer import load_model
 from posekit.train import load_sources, split_train_val
 
 HERE = Path(__file__).parent

@@ -18,7 +18,7 @@ def predictor():
 
 
 def test_default_model_is_shipped_small(predictor):
-    from posekit.infer import WEIGHTS_DIR
+    from posekit.zoo import WEIGHTS_DIR
 
     assert (WEIGHTS_DIR / "default.pt").stat().st_size < 10e6
     assert predictor.skeleton.name == "lsp14"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from posekit.api import load_model
 from posekit.cli import main
-from posekit.infer import load_model
 
 TINY = ["model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8}",
         "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"]
@@ -250,7 +250,7 @@ def test_flip_test_makes_the_prediction_of_a_mirrored_image_the_mirrored_predict
 
 
 def test_export_then_reload_gives_the_same_keypoints(checkpoint, data_root, tmp_path):
-    from posekit.infer import export_checkpoint
+    from posekit.checkpoint import export_checkpoint
 
     image = cv2.imread(str(data_root / "unlabeled" / "messi5.jpg"))
     box = [[60, 50, 400, 290]]

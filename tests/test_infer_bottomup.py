@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from posekit.api import load_model
 from posekit.cli import main
 from posekit.codecs.paf import PAFCodec, skeleton_limbs
 from posekit.data.detection import letterbox_matrix
 from posekit.data.transforms import apply_affine
-from posekit.infer import BottomUpPredictor, load_model
+from posekit.predict.bottomup import BottomUpPredictor
 from posekit.skeletons import LSP14
 
 TINY = ["model.name=paf", "data.kind=bottomup",

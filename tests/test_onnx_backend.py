@@ -1,4 +1,4 @@
-"""ONNX export and the ONNX Runtime backend (posekit.onnx_backend): every registered network exports or
+"""ONNX export and the ONNX Runtime backend (posekit.runtime.onnx, posekit.export): every registered network exports or
 fails clearly, the exported default pipeline gives PyTorch's keypoints, the CLI round trip, int8."""
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import torch
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'posekit[onnx]')")
 
+from posekit.api import load_model  # noqa: E402
 from posekit.cli import DEMO_IMAGE, main  # noqa: E402
 from posekit.data import load  # noqa: E402
 from posekit.data.dataset import read_image  # noqa: E402
-from posekit.infer import load_model, resolve_backend  # noqa: E402
+from posekit.export import export_pipeline  # noqa: E402
 from posekit.models import get_model, list_models  # noqa: E402
-from posekit.onnx_backend import ExportError, OnnxNetwork, export_network, export_pipeline  # noqa: E402
+from posekit.runtime.device import resolve_backend
+from posekit.runtime.onnx import ExportError, OnnxNetwork, export_network
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -100,7 +102,7 @@ def test_auto_backend_is_onnxruntime_on_the_cpu_only_where_installed(monkeypatch
     assert resolve_backend("auto", "cpu") == "onnxruntime"
     assert resolve_backend("auto", "cuda") == "torch"
     assert resolve_backend("torch", "cpu") == "torch"
-    import posekit.onnx_backend as backend
+    import posekit.runtime.onnx as backend
 
     monkeypatch.setattr(backend, "onnxruntime_available", lambda: False)
     assert resolve_backend("auto", "cpu") == "torch"
@@ -129,7 +131,7 @@ def test_int8_export_calibrates_on_training_images_and_still_finds_the_people(tm
 
 
 def test_without_onnxruntime_the_cli_says_what_to_install(monkeypatch, capsys):
-    import posekit.onnx_backend as backend
+    import posekit.runtime.onnx as backend
 
     real_import = __import__
 

@@ -123,7 +123,7 @@ def test_validation_split_follows_val_seed_not_the_training_seed(data_root, tmp_
 def test_the_person_detector_trains_through_the_one_loop(data_root, tmp_path):
     """data.kind=detection: whole images + composed scenes on backgrounds, the CenterNet losses fall on a
     repeated batch, validation reports box AP, and the result loads as a PersonDetector."""
-    from posekit.infer import load_detector
+    from posekit.predict.build import load_detector
 
     cfg = load_config(None, [
         "model.name=centernet", "model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8, "
@@ -146,7 +146,8 @@ def test_the_person_detector_trains_through_the_one_loop(data_root, tmp_path):
 def test_the_bottom_up_network_trains_through_the_one_loop(data_root, tmp_path):
     """data.kind=bottomup: whole images + composed scenes with PAF targets, a loss per stage logged,
     validation reports OKS-AP on held-out scenes, and the result loads as a BottomUpPredictor."""
-    from posekit.infer import BottomUpPredictor, load_model
+    from posekit.api import load_model
+    from posekit.predict.bottomup import BottomUpPredictor
 
     cfg = load_config(None, [
         "model.name=paf", "model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8, "

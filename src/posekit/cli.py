@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-DEMO_IMAGE = Path(__file__).parent / "assets" / "pedestrians.png"
+from posekit.assets import DEMO_IMAGE
 
 
 def _cmd_data_stats(args: argparse.Namespace) -> None:
@@ -38,7 +38,7 @@ def _cmd_data_show(args: argparse.Namespace) -> None:
     fmt, path = parse_spec(args.spec)
     samples = load(fmt, path, split=args.split)
     if not 0 <= args.index < len(samples):
-        raise IndexError(f"--index {args.index} out of range: {fmt}:{path} has {len(samples)} samples")
+        raise ValueError(f"--index {args.index} out of range: {fmt}:{path} has {len(samples)} samples")
     sample = samples[args.index]
     image = read_image(sample.image_path)
     # LSP images are ~150 px: enlarge small images so the drawing is legible.
@@ -62,7 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     try:
         result = train(cfg, resume=args.resume)
     except KeyboardInterrupt:
-        from posekit.infer import safe_load
+        from posekit.checkpoint import safe_load
 
         last = Path(cfg.train.out_dir) / "last.pt"
         if last.exists():
@@ -79,9 +79,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_eval(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from posekit.api import load_model
     from posekit.data import load, parse_spec, with_images
     from posekit.evaluate import GT_BOX_SOURCES, KEYPOINT_BOX_SOURCE, evaluate_oks, predict_dataset, score
-    from posekit.infer import load_model
     from posekit.types import box_from_keypoints
 
     fmt, path = parse_spec(args.data)
@@ -124,7 +124,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
                  if "pckh@0.5" in result else ""))
         print("  " + "  ".join(f"{k} {fmt_v(v).strip()}" for k, v in result["per_part"].items()))
         report.update(metrics=result, num_people=int(len(pred)), match=match)
-    if getattr(predictor, "runtime_summary", None):  # a method that reports its cost per image (DeepCut)
+    if predictor.runtime_summary():  # a method that reports its cost per image (DeepCut)
         report["runtime"] = predictor.runtime_summary()
         print(f"  cost: {_format(report['runtime'])}")
     if args.json:
@@ -134,13 +134,11 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import cv2
     from tqdm import tqdm
 
-    from posekit.data.dataset import read_image
-    from posekit.infer import VIDEO_SUFFIXES, iter_inputs, load_model
+    from posekit.api import load_model
+    from posekit.predict.inputs import VIDEO_SUFFIXES, iter_inputs
     from posekit.types import results_json
-    from posekit.viz import draw_predictions, save_image
 
     predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
     inputs = list(iter_inputs(args.paths))
@@ -154,58 +152,79 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for path in tqdm(inputs, desc="predicting", unit="file", disable=len(inputs) < 2):
         try:
             if path.suffix.lower() in VIDEO_SUFFIXES:
-                writer = None
-                cap = cv2.VideoCapture(str(path))
-                fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-                total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-                cap.release()
-                for index, frame, preds in tqdm(predictor.predict_video(path), total=total, desc=path.name,
-                                                unit="frame"):
-                    found.append((str(path), index, preds))
-                    if draw_dir:
-                        if writer is None:
-                            out_video = draw_dir / (path.stem + "_pose.mp4")
-                            h, w = frame.shape[:2]
-                            writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                        writer.write(draw_predictions(frame, preds))
-                if writer is not None:
-                    writer.release()
-                    print(f"{path} -> {out_video}")
+                found += _predict_video(predictor, path, draw_dir, args.quiet)
             else:
-                image = read_image(path)
-                preds = predictor.predict(image)
-                found.append((str(path), None, preds))
-                if draw_dir:
-                    save_image(draw_dir / (path.stem + "_pose.png"), draw_predictions(image, preds))
-                print(f"{path}: {len(preds)} {'person' if len(preds) == 1 else 'people'}"
-                      + "".join(f"\n  score {p.score:.2f}, box {[round(float(v)) for v in p.box]}" for p in preds))
-                _print_cost(predictor)
+                found.append(_predict_image(predictor, path, draw_dir, args.quiet))
         except (OSError, ValueError) as e:  # one bad file must not lose the others' results
             print(f"posekit: warning: skipped {path}: {e}", file=sys.stderr)
             failed.append(str(path))
-    if getattr(predictor, "runtime_summary", None) and len(found) > 1:
-        print(f"cost over {len(found)} images/frames: {_format(predictor.runtime_summary())}")
+    summary = predictor.runtime_summary()
+    if summary and len(found) > 1:
+        print(f"cost over {len(found)} images/frames: {_format(summary)}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         results = results_json(found)
         Path(args.json).write_text(json.dumps(results, indent=1))
         print(f"{len(results)} people in {len(found)} images/frames -> {args.json}")
+    elif args.quiet:
+        print(f"{sum(len(p) for _, _, p in found)} people in {len(found)} images/frames")
     if failed:
         print(f"posekit: error: {len(failed)} of {len(inputs)} inputs failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
 
+def _predict_image(predictor, path: Path, draw_dir: Path | None, quiet: bool) -> tuple[str, None, list]:
+    """One image's people, printed (unless ``quiet``) and drawn into ``draw_dir``."""
+    from posekit.data.dataset import read_image
+    from posekit.viz import draw_predictions, save_image
+
+    image = read_image(path)
+    preds = predictor.predict(image)
+    if draw_dir:
+        save_image(draw_dir / (path.stem + "_pose.png"), draw_predictions(image, preds))
+    if not quiet:
+        print(f"{path}: {len(preds)} {'person' if len(preds) == 1 else 'people'}"
+              + "".join(f"\n  score {p.score:.2f}, box {[round(float(v)) for v in p.box]}" for p in preds))
+        if predictor.last_stats:  # users must see how slow a method is (DeepCut's ILP)
+            print(f"  cost: {_format(predictor.last_stats)}")
+    return str(path), None, preds
+
+
+def _predict_video(predictor, path: Path, draw_dir: Path | None, quiet: bool) -> list[tuple[str, int, list]]:
+    """Every frame's people; the drawn video goes into ``draw_dir``. The video files are released however
+    the loop ends (Ctrl-C and errors included)."""
+    import cv2
+    from tqdm import tqdm
+
+    from posekit.viz import draw_predictions
+
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    cap.release()
+    found, writer, out_video = [], None, None
+    frames = predictor.predict_video(path)
+    try:
+        for index, frame, preds in tqdm(frames, total=total, desc=path.name, unit="frame"):
+            found.append((str(path), index, preds))
+            if draw_dir:
+                if writer is None:
+                    out_video = draw_dir / (path.stem + "_pose.mp4")
+                    h, w = frame.shape[:2]
+                    writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                writer.write(draw_predictions(frame, preds))
+    finally:
+        frames.close()  # releases the capture now, not when the generator is collected
+        if writer is not None:
+            writer.release()
+    if out_video is not None and not quiet:
+        print(f"{path} -> {out_video}")
+    return found
+
+
 def _format(stats: dict) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items())
-
-
-def _print_cost(predictor) -> None:
-    """A predictor that records each image's cost (``last_stats``: DeepCut's candidates, ILP status, seconds)
-    has it printed under the image's people: users must see how slow a method is."""
-    stats = getattr(predictor, "last_stats", None)
-    if stats:
-        print(f"  cost: {_format(stats)}")
 
 
 def _default_out(name: str) -> Path:
@@ -216,8 +235,8 @@ def _default_out(name: str) -> Path:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
+    from posekit.api import load_model
     from posekit.data.dataset import read_image
-    from posekit.infer import load_model
     from posekit.viz import draw_predictions, save_image
 
     predictor = load_model("default", device=args.device, **_runtime(args))
@@ -240,7 +259,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
         return _export_onnx(args)
     if args.int8 or args.calibration:
         raise ValueError("--int8 and --calibration apply to --format onnx")
-    from posekit.infer import export_checkpoint
+    from posekit.checkpoint import export_checkpoint
 
     out = export_checkpoint(args.checkpoint, args.out, half=not args.fp32, overrides=args.set)
     print(f"{args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
@@ -251,7 +270,7 @@ def _export_onnx(args: argparse.Namespace) -> None:
 
     from posekit.data import load, parse_spec
     from posekit.data.dataset import read_image
-    from posekit.onnx_backend import export_pipeline
+    from posekit.export import export_pipeline
 
     calibration = None
     if args.int8:
@@ -294,11 +313,26 @@ def _add_runtime_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
-    from posekit.infer import WEIGHTS_DIR
-    from posekit.models import list_models
+    from posekit.zoo import entries, format_table
 
-    print("registered models:", ", ".join(list_models()))
-    print("shipped weights:  ", ", ".join(sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))) or "none")
+    print(format_table(entries()))
+    print("\nload one by name: posekit predict photo.jpg --model NAME, or posekit.load_model(NAME) in Python")
+
+
+def _cmd_cache(args: argparse.Namespace) -> None:
+    from posekit.runtime import cache
+
+    if args.action == "clear":
+        freed = cache.clear(args.kind)
+        print(f"removed {freed / 1e6:.1f} MB from {cache.root()}")
+        return
+    info = cache.info()
+    print(f"posekit cache: {info['root']} (POSEKIT_CACHE moves it)")
+    print(f"  onnx   {info['onnx']['entries']:4d} exports     {info['onnx']['bytes'] / 1e6:8.1f} MB   (bounded: "
+          f"{info['onnx_max_bytes'] / 1e6:.0f} MB, POSEKIT_CACHE_MAX_MB; least recently used removed first)")
+    print(f"  crops  {info['crops']['entries']:4d} files       {info['crops']['bytes'] / 1e6:8.1f} MB   (posekit "
+          "train; bounded by data.cache_max_gb)")
+    print("posekit cache clear [onnx|crops] removes them")
 
 
 def _add_set_argument(p: argparse.ArgumentParser) -> None:
@@ -309,26 +343,34 @@ def _add_set_argument(p: argparse.ArgumentParser) -> None:
                         "predict.refine_steps=4 (repeatable)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="posekit", description="2D human pose estimation toolkit",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="default", help="a zoo name (posekit models), a checkpoint, or an exported "
+                   "ONNX folder")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
+    _add_runtime_arguments(p)
+    _add_set_argument(p)
 
+
+FMT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _add_data_commands(sub) -> None:
     data = sub.add_parser("data", help="inspect labelled datasets").add_subparsers(dest="data_command",
                                                                                    required=True)
-    p = data.add_parser("stats", help="count images, people and joints", formatter_class=fmt)
+    p = data.add_parser("stats", help="count images, people and joints", formatter_class=FMT)
     p.add_argument("spec", help="FORMAT:PATH, e.g. lsp:../shared/datasets/lsp")
     p.add_argument("--split", default=None, help="the format's split (e.g. train, test, val2017); none = all")
     p.set_defaults(func=_cmd_data_stats)
-    p = data.add_parser("show", help="draw one sample with its skeleton", formatter_class=fmt)
+    p = data.add_parser("show", help="draw one sample with its skeleton", formatter_class=FMT)
     p.add_argument("spec", help="FORMAT:PATH")
     p.add_argument("--split", default=None, help="the format's split; none = all")
     p.add_argument("--index", type=int, default=0, help="which sample")
     p.add_argument("--out", default=None, help="drawing path (default: a new temporary folder, printed)")
     p.set_defaults(func=_cmd_data_show)
 
-    p = sub.add_parser("train", help="train a model from a YAML config", formatter_class=fmt)
+
+def _add_train_eval_commands(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML config", formatter_class=FMT)
     p.add_argument("config", help="configs/*.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-3 train.max_steps=100 "
                    "(also accepted after --resume)")
@@ -336,39 +378,39 @@ def build_parser() -> argparse.ArgumentParser:
                    "must be the same, except keys that only say when and where work happens)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("eval", help="score a model on a labelled dataset", formatter_class=fmt)
-    p.add_argument("--model", default="default", help="'default' (shipped) or a checkpoint path")
+    p = sub.add_parser("eval", help="score a model on a labelled dataset", formatter_class=FMT)
     p.add_argument("--data", required=True, help="FORMAT:PATH, e.g. lsp:../shared/datasets/lsp")
     p.add_argument("--split", default=None, help="the format's split (LSP test = 'test'); none = all")
     p.add_argument("--json", default=None, help="write the report here")
     p.add_argument("--gt-boxes", action="store_true", help="pose each annotated person in the box the dataset's "
                    "protocol gives (COCO bbox, MPII centre/scale, LSP keypoint box) instead of finding people")
     p.add_argument("--limit", type=int, default=0, help="first N images only (0 = all)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
-    _add_runtime_arguments(p)
-    _add_set_argument(p)
+    _add_model_arguments(p)
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("predict", help="keypoints for images, folders and videos", formatter_class=fmt)
+
+def _add_predict_commands(sub) -> None:
+    p = sub.add_parser("predict", help="keypoints for images, folders and videos", formatter_class=FMT)
     p.add_argument("paths", nargs="+", help="image files, folders of images, video files")
-    p.add_argument("--model", default="default", help="'default' (shipped) or a checkpoint path")
     p.add_argument("--json", default=None, help="write COCO results here (image_id + file_name per person)")
     p.add_argument("--draw", default=None, help="folder for drawings (PNG) and annotated videos (MP4)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
-    _add_runtime_arguments(p)
-    _add_set_argument(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no line per image (big folders): the progress "
+                   "bar, warnings and the summary only")
+    _add_model_arguments(p)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("demo", help="run the default model on a bundled street photo", formatter_class=fmt)
+    p = sub.add_parser("demo", help="run the default model on a bundled street photo", formatter_class=FMT)
     p.add_argument("--out", default=None, help="drawing path (default: a new temporary folder, printed)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...; none = cuda if available")
     _add_runtime_arguments(p)
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_export_command(sub) -> None:
     p = sub.add_parser("export", help="slim a training checkpoint to weights + config for predict/eval, or "
-                       "export a model and its person detector to ONNX", formatter_class=fmt)
+                       "export a model and its person detector to ONNX", formatter_class=FMT)
     p.add_argument("checkpoint", help="a checkpoint written by posekit train (best.pt / last.pt); with --format "
-                   "onnx also a shipped model name ('default')")
+                   "onnx also a zoo name ('default')")
     p.add_argument("--out", required=True, help="where to write the slim checkpoint (pt) or the folder (onnx)")
     p.add_argument("--format", default="pt", choices=("pt", "onnx"),
                    help="pt: slim PyTorch checkpoint; onnx: a folder with pose.onnx, detector.onnx and "
@@ -382,9 +424,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set_argument(p)
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("models", help="list registered models and shipped weights")
+
+def _add_info_commands(sub) -> None:
+    p = sub.add_parser("models", help="the model zoo: every model that loads by name, with its headline figure")
     p.set_defaults(func=_cmd_models)
+    p = sub.add_parser("cache", help="what posekit keeps in its cache folder, and clearing it", formatter_class=FMT)
+    p.add_argument("action", choices=("info", "clear"))
+    p.add_argument("kind", nargs="?", choices=("onnx", "crops"), default=None, help="clear only this kind")
+    p.set_defaults(func=_cmd_cache)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from posekit import __version__
+
+    parser = argparse.ArgumentParser(prog="posekit", description="2D human pose estimation toolkit",
+                                     formatter_class=FMT)
+    parser.add_argument("--version", action="version", version=f"posekit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_data_commands, _add_train_eval_commands, _add_predict_commands, _add_export_command,
+                _add_info_commands):
+        add(sub)
     return parser
+
+
+BUG_REPORT = ("this is a bug in posekit, not in your input: please report it on the project's issue tracker with "
+              "the output of the same command run with --debug")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,9 +467,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         rc = args.func(args)
-    except (DataError, ConfigError, OSError, IndexError, KeyError, ValueError, ImportError) as e:
+    except (DataError, ConfigError, OSError, ValueError, ImportError) as e:  # what a user can cause and mend
+        if args.debug:
+            raise
         print(f"posekit: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # anything else is posekit's own fault
+        if args.debug:
+            raise
+        print(f"posekit: internal error: {type(e).__name__}: {e}\n{BUG_REPORT}", file=sys.stderr)
+        return 3
     return rc or 0
 
 

@@ -117,8 +117,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PredictConfig:
-    """How :class:`~posekit.infer.Predictor` runs this model on whole images; stored with the weights, so
-    settings chosen on validation for one model travel with it (``posekit export --set predict.KEY=V``).
+    """How :class:`~posekit.predict.topdown.TopDownPredictor` runs this model on whole images; stored with the
+    weights, so settings chosen on validation for one model travel with it (``posekit export --set predict.KEY=V``).
 
     detector: a person detector checkpoint (a shipped name such as ``"detector"`` or a path); each box it
     finds is posed (top-down, every person). "" = no detector: the single most confident person is

@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from posekit import metrics
 from posekit.data.dataset import person_box
-from posekit.infer import Predictor
 from posekit.metrics import PCK_THRESHOLDS
+from posekit.predict.base import Predictor
 from posekit.skeletons import Skeleton, common_joints, map_keypoints
 from posekit.types import Person, Sample, box_from_keypoints
 

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from posekit import metrics
+from posekit.checkpoint import safe_load
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.config import (
     Config,
@@ -45,7 +46,7 @@ from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.data.dataset import PoseDataset
 from posekit.data.detection import DetectionDataset
 from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
-from posekit.infer import predict_crops, safe_load
+from posekit.predict.flip import predict_crops
 from posekit.skeletons import get_skeleton
 from posekit.types import Sample
 
@@ -465,7 +466,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
     train_set, val_set = build_datasets(cfg, codec, progress=progress and is_main)
     model = build_model(cfg)
     if cfg.model.init_weights and not resume:
-        from posekit.infer import load_weights
+        from posekit.checkpoint import load_weights
 
         load_weights(model, cfg.model.init_weights, partial=True)
     model = model.to(device)

@@ -103,9 +103,14 @@ class Prediction:
     skeleton: Skeleton
     box_score: float | None = None
 
-    def to_coco(self, image_id: int, file_name: str | None = None, frame: int | None = None) -> dict:
-        """One COCO result (what pycocotools' ``loadRes`` reads): ``image_id``, ``category_id`` 1 (person),
-        flat ``keypoints`` (x, y, score) x K in the model's skeleton (named in ``skeleton``), ``score``,
+    def __getitem__(self, joint: str) -> np.ndarray:
+        """(3,) x, y, score of the joint named ``joint`` (``person["left_wrist"]``); a KeyError lists the
+        skeleton's joint names."""
+        return self.keypoints[self.skeleton.index(joint)]
+
+    def to_dict(self, image_id: int = 0, file_name: str | None = None, frame: int | None = None) -> dict:
+        """This person as one COCO result (what pycocotools' ``loadRes`` reads): ``image_id``, ``category_id`` 1
+        (person), flat ``keypoints`` (x, y, score) x K in the model's skeleton (named in ``skeleton``), ``score``,
         ``bbox`` (x, y, w, h), plus ``file_name`` / ``frame`` saying which image the id stands for."""
         out = {
             "image_id": int(image_id),
@@ -128,7 +133,7 @@ def results_json(found: list[tuple[str, int | None, list[Prediction]]]) -> list[
     so the numbering does not depend on the results), each result naming its file (and frame)."""
     results = []
     for image_id, (file_name, frame, preds) in enumerate(found, start=1):
-        results += [p.to_coco(image_id, file_name, frame) for p in preds]
+        results += [p.to_dict(image_id, file_name, frame) for p in preds]
     return results
 
 

@@ -45,18 +45,18 @@ def test_crop_poses_in_heatmap_cells():
 
 
 def test_ps_cnn_round_trip(data_root, tmp_path):
-    from posekit.classic.cnn_unaries import TreeDecodingPredictor
+    from posekit.api import load_model
     from posekit.classic.io import save_classic
     from posekit.classic.tree import LSP14_PARENTS
     from posekit.data import load
-    from posekit.infer import load_model
+    from posekit.predict.classic import TreeDecodingPredictor
 
     base = load_model("default", device="cpu")
     samples = load("lsp", data_root / "lsp", split="train")[:30]
     poses, labelled = crop_poses(samples, base.codec, base.padding)
     springs = Springs.fit(poses, np.array(LSP14_PARENTS), labelled)
     decoder = TreeDecoder(np.array(LSP14_PARENTS), springs, base.codec, strength=0.05)
-    path = save_classic(tmp_path / "ps_cnn.pt", "ps_cnn", TreeDecodingPredictor(base, decoder).state(), {})
+    path = save_classic(tmp_path / "ps_cnn.pt", "ps_cnn", TreeDecodingPredictor(base, decoder).state("default"), {})
     loaded = load_model(path, device="cpu")
     assert isinstance(loaded, TreeDecodingPredictor) and loaded.decoder.strength == 0.05
     preds = loaded.predict(samples[0].image_path)

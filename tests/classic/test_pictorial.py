@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from posekit.api import load_model
 from posekit.classic.features import block_to_pixel, hog_grid, pixel_to_block, window_at, windows
 from posekit.classic.io import save_classic
 from posekit.classic.parts import train_parts
@@ -13,7 +14,6 @@ from posekit.classic.poselets import condition_on_poselets
 from posekit.classic.tree import LSP14_PARENTS, Springs
 from posekit.data import load
 from posekit.data.dataset import read_image
-from posekit.infer import load_model
 
 PARENTS = np.array(LSP14_PARENTS)
 

@@ -79,7 +79,7 @@ def test_a_few_steps_fit_one_batch():
 def test_the_default_pose_network_initialises_the_backbone():
     """``model.init_weights: default`` (the shipped pose network): every backbone tensor fits by name and
     shape; only the stages start fresh."""
-    from posekit.infer import load_weights
+    from posekit.checkpoint import load_weights
 
     model = get_model("paf", num_joints=14, num_limbs=14)
     before = {k: v.clone() for k, v in model.state_dict().items()}

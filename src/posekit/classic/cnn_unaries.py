@@ -12,20 +12,18 @@ unary scale is explicit. The MAP cell of each joint is then refined to sub-cell 
 own DARK refinement around that cell, and scored by the heatmap value there.
 
 The rest of the pipeline is the default predictor's, unchanged (detector, crop, re-crop pass, flip
-test, person scoring): :class:`TreeDecodingPredictor` replaces only its decoding step, in every pass.
+test, person scoring): :class:`~posekit.predict.classic.TreeDecodingPredictor` replaces only its decoding
+step, in every pass.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from posekit.classic.tree import Springs, tree_map
 from posekit.codecs import heatmap_to_input, input_to_heatmap
 from posekit.codecs.heatmap import HeatmapCodec, dark_refine
-from posekit.data.dataset import normalize_image
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale
-from posekit.infer import Predictor, predict_heatmaps
 from posekit.types import Sample, box_from_keypoints
 
 
@@ -80,33 +78,3 @@ class TreeDecoder:
         xy = heatmap_to_input(refined, self.codec.input_size, self.codec.heatmap_size)
         score = np.clip(flat[np.arange(n * k), cells[:, 1], cells[:, 0]], 0.0, None)
         return np.concatenate([xy, score[:, None]], axis=1).reshape(n, k, 3)
-
-
-class TreeDecodingPredictor(Predictor):
-    """A :class:`~posekit.infer.Predictor` (the default pipeline) whose heatmap decoding is the tree MAP.
-    Built from a loaded base predictor (its network, codec, detector and settings are shared)."""
-
-    def __init__(self, base: Predictor, decoder: TreeDecoder) -> None:
-        self.__dict__.update(base.__dict__)
-        self.decoder = decoder
-
-    def _heatmaps(self, crops: np.ndarray) -> np.ndarray:
-        x = torch.stack([normalize_image(c) for c in crops]).to(self.device)
-        heatmaps, _ = predict_heatmaps(self.model, x, self.skeleton.flip_index if self.flip_test else None)
-        return self.decoder.decode(heatmaps)
-
-    def state(self, base: str = "default") -> dict:
-        """What the weights file holds: the base network's name (a shipped model or a checkpoint path,
-        loaded by ``load_model``) and the tree decoder's parameters."""
-        d = self.decoder
-        return {"base": base, "parents": d.parents, "springs": d.springs.to_dict(), "temperature": d.temperature,
-                "strength": d.strength, "floor": d.floor}
-
-    @classmethod
-    def from_state(cls, state: dict, device: str | None = None) -> TreeDecodingPredictor:
-        from posekit.infer import load_model
-
-        base = load_model(state["base"], device=device, backend="torch")
-        decoder = TreeDecoder(state["parents"], Springs.from_dict(state["springs"]), base.codec,
-                              state["temperature"], state["strength"], state["floor"])
-        return cls(base, decoder)

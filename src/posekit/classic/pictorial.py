@@ -20,21 +20,17 @@ Joint scores reported = sigmoid of the chosen cell's log-odds; person score = th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import cv2
 import numpy as np
 
 from posekit.classic.features import CANONICAL, block_to_pixel, hog_grid, rescale
 from posekit.classic.parts import PartDetectors
 from posekit.classic.tree import Springs, tree_map, tree_map_typed
-from posekit.data.dataset import read_image
+from posekit.predict.base import Predictor
 from posekit.skeletons import LSP14, Skeleton
 from posekit.types import Prediction
 
 
-class PictorialStructures:
+class PictorialStructures(Predictor):
     """The ``ps`` predictor: ``predict(image) -> [Prediction]`` (one person, the best over the scales).
 
     parts: the HOG part-type detectors. parents: (K,) tree. springs: in canonical grid cells.
@@ -42,18 +38,16 @@ class PictorialStructures:
     two weights (only their ratio changes the MAP).
     """
 
-    padding = 1.25  # what evaluate.gt_box divides boxes by (a top-down predictor's margin); unused here
-
     def __init__(self, parts: PartDetectors, parents: np.ndarray, springs: Springs, scales: np.ndarray,
                  unary_weight: float = 1.0, strength: float = 1.0, skeleton: Skeleton = LSP14,
                  type_springs: Springs | None = None, use_types: bool = False) -> None:
+        super().__init__(skeleton, device="cpu")  # NumPy / OpenCV only: no network
         self.parts = parts
         self.parents = np.asarray(parents)
         self.springs = springs
         self.scales = np.asarray(scales, dtype=np.float64)
         self.unary_weight = float(unary_weight)
         self.strength = float(strength)
-        self.skeleton = skeleton
         self.type_springs = type_springs
         self.use_types = bool(use_types)
         if use_types and type_springs is None:
@@ -110,37 +104,19 @@ class PictorialStructures:
         xy = (block_to_pixel(cells) + 0.5) / f - 0.5  # grid -> resized pixels -> image pixels
         return np.concatenate([xy, 1.0 / (1.0 + np.exp(-np.asarray(logit, float)[:, None]))], axis=1)
 
-    def predict(self, image: str | Path | np.ndarray, boxes: np.ndarray | list | None = None) -> list[Prediction]:
-        """Poses for a BGR uint8 image (or a path): one per box when ``boxes`` (N, 4) x, y, w, h are
-        given, else the single best person of the scale search. Keypoints in image pixels."""
-        if not isinstance(image, np.ndarray):
-            image = read_image(image)
+    def _predict_image(self, image: np.ndarray) -> list[Prediction]:
+        """The single best person of the scale search, keypoints in image pixels."""
         h, w = image.shape[:2]
-        if boxes is None:
-            kp, _ = self.infer(image)
-            return [Prediction(kp, float(kp[:, 2].mean()), np.array([0.0, 0.0, w, h]), self.skeleton)]
+        kp, _ = self.infer(image)
+        return [Prediction(kp, float(kp[:, 2].mean()), np.array([0.0, 0.0, w, h]), self.skeleton)]
+
+    def _predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> list[Prediction]:
+        """One pose per (N, 4) x, y, w, h box, searched at the scale the box gives."""
         out = []
-        for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        for box in boxes:
             kp, _ = self.infer(image, [CANONICAL / max(box[2], box[3], 1.0)])
             out.append(Prediction(kp, float(kp[:, 2].mean()), box, self.skeleton))
         return out
-
-    def predict_video(self, path: str | Path) -> Iterator[tuple[int, np.ndarray, list[Prediction]]]:
-        """Yield (frame_index, frame BGR, predictions) for each frame of a video, every frame searched
-        afresh (no tracking)."""
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise ValueError(f"cannot open video: {path}")
-        try:
-            index = 0
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                yield index, frame, self.predict(frame)
-                index += 1
-        finally:
-            cap.release()
 
     # ------------------------------------------------------------------------------ weights file
     def state(self) -> dict:

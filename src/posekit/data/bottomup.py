@@ -5,8 +5,9 @@ The items are the person detector's (:class:`~posekit.data.detection.DetectionDa
 reuses: the same real photos, composed scenes, letterboxing and augmentation -- log-uniform rescaling,
 shifts, mirroring, colour jitter, some grey inputs; no rotation), with
 :class:`~posekit.codecs.paf.PAFCodec` targets for all the people of the image instead of boxes. One
-difference: the input is antialiased where the letterbox shrinks the image (:func:`network_input`; the
-detector samples plain bilinear), because the parts of small people are what a bottom-up network must see.
+difference: the input is antialiased where the letterbox shrinks the image
+(:func:`~posekit.preprocess.network_input`; the detector samples plain bilinear), because the parts of small
+people are what a bottom-up network must see.
 
 A bottom-up network learns "no person here" from every unlabelled pixel, so a person nobody annotated must
 not be taught as background (Cao et al. 2017 mask them out of the loss). The masks (``heatmap_mask`` per
@@ -36,30 +37,16 @@ import torch
 from posekit.codecs import input_to_heatmap
 from posekit.codecs.paf import PAFCodec
 from posekit.data.compose import SceneComposer, extent_box
-from posekit.data.dataset import normalize_image
-from posekit.data.detection import (
-    PAD_BGR,
-    PARTIAL_CONTEXT,
-    DetectionDataset,
-    letterbox_matrix,
-    transform_boxes,
-)
-from posekit.data.transforms import apply_affine, warp
+from posekit.data.detection import PARTIAL_CONTEXT, DetectionDataset, transform_boxes
+from posekit.data.transforms import apply_affine
+from posekit.preprocess import letterbox_matrix, network_input, normalize_image
 from posekit.skeletons import Skeleton
 from posekit.types import Person, Sample, keypoint_area
 
-__all__ = ["BottomUpDataset", "box_cells", "network_input"]
+__all__ = ["BottomUpDataset", "box_cells"]
 
 #: item kinds whose every person is annotated (the whole input is supervised)
 FULLY_ANNOTATED = ("scene", "annotated")
-
-
-def network_input(image: np.ndarray, M: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
-    """A bottom-up network's input: ``image`` warped by the (letterbox or crop) matrix ``M`` into (W, H),
-    antialiased where it shrinks (a 1280 px photo becomes 256 px: plain bilinear sampling would alias),
-    the border filled with :data:`~posekit.data.detection.PAD_BGR` -- the same function in training and
-    at inference."""
-    return warp(image, M, tuple(input_size), border_value=PAD_BGR, antialias=True)
 
 
 def box_cells(box: np.ndarray, input_size: Sequence[int], heatmap_size: Sequence[int]) -> tuple[slice, slice]:

@@ -30,36 +30,18 @@ from torch.utils.data import Dataset
 
 from posekit.codecs.boxes import CenterBoxCodec
 from posekit.data.compose import OVERLAPS, SceneComposer, extent_box
-from posekit.data.dataset import normalize_image, read_image
+from posekit.data.dataset import read_image
 from posekit.data.transforms import photometric_jitter
+from posekit.preprocess import letterbox, letterbox_matrix, normalize_image
 from posekit.types import Sample
 
-__all__ = ["PAD_BGR", "DetectionDataset", "boxes_to_image", "letterbox", "letterbox_matrix", "sample_boxes",
+__all__ = ["DetectionDataset", "sample_boxes",
            "transform_boxes"]
-
-#: border fill of letterboxed inputs: the ImageNet mean in BGR (normalises to 0)
-PAD_BGR = (103.53, 116.28, 123.675)
 
 #: partially annotated photos: negatives are learnt only inside each annotated box grown this much
 PARTIAL_CONTEXT = 1.5
 #: number of people in a training scene -> relative frequency (0 = person-free negative)
 SCENE_PEOPLE = {0: 0.15, 1: 0.2, 2: 0.2, 3: 0.15, 4: 0.1, 6: 0.1, 8: 0.06, 12: 0.04}
-
-
-def letterbox_matrix(image_size: Sequence[int], input_size: Sequence[int], scale: float = 1.0,
-                     shift: Sequence[float] = (0.0, 0.0), flip: bool = False) -> np.ndarray:
-    """(2, 3) image -> input matrix: the image (w0, h0) scaled to fit the input (W, H) times ``scale``,
-    centred, moved by ``shift`` input pixels, optionally mirrored; pixel centres map to pixel centres."""
-    w0, h0 = image_size
-    W, H = input_size
-    s = min(W / w0, H / h0) * scale
-    tx = (W - w0 * s) / 2 + shift[0]
-    ty = (H - h0 * s) / 2 + shift[1]
-    # the image's outer edges (-0.5, w0 - 0.5) land on (tx - 0.5, tx + w0 s - 0.5)
-    M = np.array([[s, 0.0, tx + 0.5 * s - 0.5], [0.0, s, ty + 0.5 * s - 0.5]])
-    if flip:
-        M = np.array([[-1.0, 0.0, W - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([M, [0.0, 0.0, 1.0]])
-    return M
 
 
 def sample_boxes(sample: Sample, annotated_boxes: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -90,21 +72,6 @@ def transform_boxes(boxes: np.ndarray, M: np.ndarray, input_size: Sequence[float
     lx, hx = np.clip(np.minimum(xa, xb), -0.5, W - 0.5), np.clip(np.maximum(xa, xb), -0.5, W - 0.5)
     ly, hy = np.clip(np.minimum(ya, yb), -0.5, H - 0.5), np.clip(np.maximum(ya, yb), -0.5, H - 0.5)
     return np.stack([lx, ly, hx - lx, hy - ly], axis=1)
-
-
-def letterbox(image: np.ndarray, M: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
-    """The detector's input: ``image`` warped by the letterbox matrix ``M`` into (W, H), bilinear, the
-    border filled with :data:`PAD_BGR` (the same function in training and at inference)."""
-    W, H = input_size
-    return cv2.warpAffine(image, M, (int(W), int(H)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=PAD_BGR)
-
-
-def boxes_to_image(boxes: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """(N, 4) boxes in input pixels -> image pixels, inverting the (unmirrored) letterbox matrix ``M``."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    s, tx, ty = M[0, 0], M[0, 2], M[1, 2]
-    return np.stack([(boxes[:, 0] - tx) / s, (boxes[:, 1] - ty) / s, boxes[:, 2] / s, boxes[:, 3] / s], axis=1)
 
 
 class DetectionDataset(Dataset):

@@ -332,7 +332,7 @@ def save_weights(path, part_detector: str, pairwise: dict, settings: dict | None
 
     import torch
 
-    from posekit.classic.io import to_storable
+    from posekit.checkpoint import to_storable
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -344,7 +344,8 @@ def training_images(parts, scenes, radius: float = 0.3, min_radius: float = 4.0,
                     max_per_class: int = 8, max_candidates: int = 96, use_paf: bool = False) -> list[dict]:
     """The :func:`fit` inputs of fully annotated images: candidates of the part network, matched to the ground truth.
 
-    parts: a :class:`~posekit.infer.BottomUpPredictor` (its ``maps``, ``codec``, ``skeleton``; flip test as set).
+    parts: a :class:`~posekit.predict.bottomup.BottomUpPredictor` (its ``maps``, ``codec``, ``skeleton``; flip test
+        as set).
     scenes: iterable of (image uint8 BGR, people: list of (K, 3) x, y, v in image pixels) -- every person of the
         image annotated (composed scenes). radius: a candidate matches a ground-truth joint within
         ``max(min_radius, radius x person_scale)`` network-input pixels (:func:`~posekit.data.compose.person_scale`:

@@ -9,7 +9,7 @@ the number of people, plus L1 on sizes and offsets at the centre cells. Departur
 log-space sizes (weight 1) instead of raw sizes (weight 0.1), which makes the loss scale-free; the
 backbone is posekit's compact SimpleBaseline (ResNet BasicBlocks to stride 32, skip-connected
 upsampling to stride 4) instead of DLA-34/Hourglass-104, so it can start from the default pose
-network's weights (the layer names match; :func:`posekit.infer.load_weights` with ``partial=True``).
+network's weights (the layer names match; :func:`posekit.checkpoint.load_weights` with ``partial=True``).
 
 Input (N, 3, H, W) normalised RGB, H and W multiples of 32; outputs on the stride-4 grid.
 """

@@ -1,0 +1,73 @@
+"""What a predictor is given: image files, folders, video frames, arrays and boxes -- checked once here,
+with errors that say what was expected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from posekit.data.dataset import read_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
+
+
+def iter_inputs(paths: list[str | Path]) -> Iterator[Path]:
+    """Expand files and folders (sorted, images and videos) into a list of input files."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        elif p.exists():
+            yield p
+        else:
+            raise FileNotFoundError(f"input not found: {p}")
+
+
+def video_frames(path: str | Path) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, frame uint8 BGR) of every frame of a video; a ValueError when it cannot be opened. The
+    video is released however the caller stops (exhausted, ``break``, an exception)."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise ValueError(f"cannot open video: {path}")
+        index = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield index, frame
+            index += 1
+    finally:
+        cap.release()
+
+
+def checked_image(image) -> np.ndarray:
+    """A predictor's image argument as a uint8 BGR array (a path is read); clear errors otherwise."""
+    if image is None:
+        raise TypeError("predict() needs an image: a file path or an H x W x 3 uint8 BGR array, got None")
+    if not isinstance(image, np.ndarray):
+        image = read_image(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+        raise ValueError(f"image must be a non-empty H x W x 3 uint8 BGR array, got {image.dtype} {image.shape}")
+    return image
+
+
+def checked_boxes(boxes) -> np.ndarray:
+    """Person boxes as a float (N, 4) array of x, y, w, h in image pixels. One box may be given as a flat
+    (4,); any other shape -- an (N, 5) array with a score column, boxes as x0, y0, x1, y1 lists of another
+    length -- is a ValueError saying what is expected, never silently reshaped."""
+    array = np.asarray(boxes, dtype=np.float64)
+    if array.shape == (4,):
+        array = array[None]
+    if array.size == 0:
+        return array.reshape(0, 4)
+    if array.ndim != 2 or array.shape[1] != 4:
+        hint = " (drop the score column: boxes[:, :4])" if array.ndim == 2 and array.shape[1] == 5 else ""
+        raise ValueError(f"boxes must be an (N, 4) array of x, y, w, h in image pixels, got shape {array.shape}"
+                         + hint)
+    if not np.isfinite(array).all():
+        raise ValueError("boxes hold NaN or infinite values")
+    return array

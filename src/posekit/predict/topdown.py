@@ -1,0 +1,187 @@
+"""Top-down prediction (G-RMI, Papandreou et al. 2017): a person detector proposes boxes, the pose network
+poses each box.
+
+The network runs on each box enlarged by ``padding`` (x 1.25), optionally re-cropping on the box implied by
+its own keypoints (``refine_steps``, the DeepPose-cascade idea applied with the same network); each person
+is scored box score x mean keypoint score (the rescoring of the COCO top-down protocol), OKS-NMS removes
+duplicates, and people under ``person_threshold`` are dropped, so an image with nobody in it gives an empty
+list.
+
+Without a detector (models trained before there was one): the single most confident person is searched
+for: the whole image (plus OpenCV's HOG people boxes when ``use_detector`` is set) is a candidate, refined
+by re-cropping, and the candidate with the highest mean keypoint score is returned; in a video that person
+is followed by re-cropping on the previous frame's keypoint box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posekit.codecs.boxes import box_iou
+from posekit.codecs.heatmap import HeatmapCodec
+from posekit.config import PredictConfig
+from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
+from posekit.predict.base import Predictor
+from posekit.predict.detectors import HOGDetector, PersonDetector
+from posekit.predict.flip import decode_crops
+from posekit.predict.people import keypoint_confidence, oks_nms
+from posekit.skeletons import Skeleton
+from posekit.types import Prediction, box_from_keypoints
+
+
+class TopDownPredictor(Predictor):
+    """Pose predictor for whole images: top-down with a person detector, or the single-person search.
+
+    model: a heatmap (or regression) model whose eval forward returns {"heatmaps": (N, K, h, w)} (or
+        {"coords": ...}); a PyTorch module or its ONNX Runtime export.
+    codec: the HeatmapCodec it was trained with (input size, heatmap size, decoding).
+    skeleton: the model's keypoint definition.
+    detector: a :class:`~posekit.predict.detectors.PersonDetector` (None = single-person search, see the
+        module docstring).
+    padding: box enlargement around a person (training used the same).
+    flip_test: average the heatmaps of the image and its mirror (with left/right channels swapped).
+    refine_steps: re-crop passes on the box implied by the previous pass's keypoints.
+    box_threshold: the keypoints that imply that box are those scoring at least this fraction of the
+        pass's best keypoint score (0 = all of them).
+    use_detector: HOG candidates in the detector-less search.
+    person_threshold, oks_nms, max_people, whole_image, whole_image_overlap: see
+        :class:`~posekit.config.PredictConfig` (for the detector's people; the detector-less search always
+        returns its one best candidate).
+    """
+
+    def __init__(self, model, codec: HeatmapCodec, skeleton: Skeleton, device: str | None = None,
+                 padding: float = 1.25, flip_test: bool = PredictConfig.flip_test,
+                 refine_steps: int = PredictConfig.refine_steps, use_detector: bool = PredictConfig.use_detector,
+                 box_threshold: float = PredictConfig.box_threshold, detector: PersonDetector | None = None,
+                 person_threshold: float = PredictConfig.person_threshold, oks_nms: float = PredictConfig.oks_nms,
+                 max_people: int = PredictConfig.max_people, whole_image: float = PredictConfig.whole_image,
+                 whole_image_overlap: float = PredictConfig.whole_image_overlap) -> None:
+        super().__init__(skeleton, device, flip_test)
+        self.model = model.to(self.device).eval()
+        self.codec = codec
+        self.padding = padding
+        self.refine_steps = refine_steps
+        self.use_detector = use_detector
+        self.box_threshold = box_threshold
+        self.detector = detector
+        self.person_threshold = person_threshold
+        self.oks_nms = oks_nms
+        self.max_people = max_people
+        self.whole_image = whole_image
+        self.whole_image_overlap = whole_image_overlap
+        self.input_size = tuple(codec.input_size)
+        self._hog: HOGDetector | None = None
+
+    def settings(self) -> dict:
+        """The pipeline's settings as constructor keyword arguments (the detector included)."""
+        return {key: getattr(self, key) for key in ("padding", "flip_test", "refine_steps", "use_detector",
+                                                     "box_threshold", "detector", "person_threshold", "oks_nms",
+                                                     "max_people", "whole_image", "whole_image_overlap")}
+
+    # ------------------------------------------------------------------------------------- core
+    def _keypoints(self, crops: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 BGR crops -> keypoints (N, K, 3) in crop pixels (flip-averaged if enabled)."""
+        return decode_crops(self._network_outputs(self.model, crops), self.codec)
+
+    def _pose_boxes(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Keypoints (N, K, 3) in image pixels for (N, 4) boxes (x, y, w, h)."""
+        aspect = self.input_size[0] / self.input_size[1]
+        mats, crops = [], []
+        for box in boxes:
+            center, size = box_to_center_scale(box, aspect, self.padding)
+            m = affine_matrix(center, size, self.input_size)
+            mats.append(m)
+            crops.append(warp(image, m, self.input_size, antialias=True))  # as the training crops
+        kps = self._keypoints(np.stack(crops))
+        out = np.empty_like(kps, dtype=np.float64)
+        for i, m in enumerate(mats):
+            out[i, :, :2] = apply_affine(kps[i, :, :2], invert_affine(m))
+            out[i, :, 2] = kps[i, :, 2]
+        return out
+
+    def _refine(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model on ``boxes``, then re-crop ``refine_steps`` times on the keypoints' own box."""
+        kps = self._pose_boxes(image, boxes)
+        for _ in range(self.refine_steps):
+            boxes = np.stack([self._box_of(k, b) for k, b in zip(kps, boxes)])
+            kps = self._pose_boxes(image, boxes)
+        return kps, boxes
+
+    def _box_of(self, keypoints: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        """Tight box around confident keypoints (the padding is applied when cropping)."""
+        conf = keypoints[:, 2] >= self.box_threshold * keypoints[:, 2].max()
+        if conf.sum() < 3:
+            return fallback
+        box = box_from_keypoints(np.concatenate([keypoints[:, :2], conf[:, None].astype(float)], axis=1))
+        return box if box[2] > 1 and box[3] > 1 else fallback
+
+    def detect_people(self, image: np.ndarray) -> np.ndarray:
+        """HOG people detector boxes (N, 4) x, y, w, h in image pixels (may be empty)."""
+        if self._hog is None:
+            self._hog = HOGDetector()
+        return self._hog.detect(image)[0]
+
+    # ---------------------------------------------------------------------------- the pipeline
+    def _predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> list[Prediction]:
+        kps = self._pose_boxes(image, boxes)
+        return [Prediction(k, float(k[:, 2].mean()), b, self.skeleton) for k, b in zip(kps, boxes)]
+
+    def _predict_image(self, image: np.ndarray) -> list[Prediction]:
+        if self.detector is not None:
+            return self._predict_detected(image)
+        h, w = image.shape[:2]
+        candidates = [np.array([0.0, 0.0, w, h])]
+        if self.use_detector:
+            candidates += list(self.detect_people(image))
+        kps, used = self._refine(image, np.stack(candidates))
+        scores = kps[:, :, 2].mean(axis=1)
+        best = int(np.argmax(scores))
+        return [Prediction(kps[best], float(scores[best]), used[best], self.skeleton)]
+
+    def _whole_image_candidate(self, image: np.ndarray, boxes: np.ndarray) -> bool:
+        """Whether the whole image joins the detector's boxes as one more candidate (with a fixed prior "box
+        score", ``whole_image``), so that a person filling a person-centred photo (LSP-like) is posed even when
+        the detector misses or mis-boxes them; only where a person could fill the image: nobody detected, or
+        the largest detection half its height, and no detection already that crop."""
+        h, w = image.shape[:2]
+        if self.whole_image <= 0 or (len(boxes) and boxes[:, 3].max() < 0.5 * h):
+            return False
+        if len(boxes) and self.whole_image_overlap > 0:
+            return box_iou(np.array([[-0.5, -0.5, w, h]]), boxes).max() < self.whole_image_overlap
+        return True
+
+    def _predict_detected(self, image: np.ndarray) -> list[Prediction]:
+        """Top-down over the detector's boxes (plus the whole image): pose, rescore, OKS-NMS, threshold."""
+        boxes, box_scores = self.detector.detect(image)
+        boxes, box_scores = boxes[: self.max_people * 2], box_scores[: self.max_people * 2]
+        n_detected = len(boxes)
+        h, w = image.shape[:2]
+        whole = self._whole_image_candidate(image, boxes)
+        if whole:
+            boxes = np.concatenate([boxes, [[-0.5, -0.5, w, h]]])
+            box_scores = np.concatenate([box_scores, [self.whole_image]])
+        if len(boxes) == 0:
+            return []
+        kps, used = self._refine(image, boxes)
+        scores = box_scores * keypoint_confidence(kps)
+        if whole and n_detected:
+            # beside detected people the whole-image pose must sit on one of them (IoU >= 0.3 of its
+            # keypoint box with a detection), or it would be a skeleton strung across posts and road
+            pose_box = self._box_of(kps[-1], used[-1])
+            if box_iou(pose_box[None], boxes[:n_detected]).max() < 0.3:
+                scores[-1] = 0.0
+        keep = oks_nms(kps, scores, np.asarray(self.skeleton.oks_sigmas), self.oks_nms)
+        keep = [i for i in keep if scores[i] >= self.person_threshold][: self.max_people]
+        return [Prediction(kps[i], float(scores[i]), used[i], self.skeleton, box_score=float(box_scores[i]))
+                for i in keep]
+
+    def _predict_frame(self, frame: np.ndarray, previous: list[Prediction]) -> list[Prediction]:
+        """With a detector every frame is searched for every person (nothing carried over, so a person walking
+        in is found at once); without one, the single person is followed by re-cropping on the previous
+        frame's keypoint box and searched afresh when confidence drops."""
+        prev = previous[0] if previous else None
+        if self.detector is None and prev is not None and prev.score > 0.3:
+            preds = self.predict(frame, boxes=[self._box_of(prev.keypoints, prev.box)])
+            if preds[0].score >= 0.3:
+                return preds
+        return self.predict(frame)
