@@ -156,6 +156,16 @@ def resolve(name: str) -> Path:
     return entry.path
 
 
+def pinned(name_or_path: str | Path, sha256: str = "") -> Path:
+    """The file a zoo name or a path names (``model.init_weights``), checked against ``sha256`` when given
+    (``model.init_sha256``): a config starts from exactly the file it names, or fails before training."""
+    name = str(name_or_path)
+    path = get(name).path if name in _BY_NAME else Path(name)
+    if sha256:
+        verify(path, sha256, f"init weights {name!r}")
+    return path
+
+
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
@@ -166,7 +176,7 @@ def format_table(rows: list[ZooEntry] | tuple[ZooEntry, ...]) -> str:
     lines = [(e.name, e.task, e.skeleton, _size(e.size), e.licence, e.metric, e.sha256[:12]) for e in rows]
     widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+    out = [fmt.format(*head).rstrip(), fmt.format(*("-" * w for w in widths))]
     out += [fmt.format(*r).rstrip() for r in lines]
     out += ["", "reproduce:"] + [f"  {e.name}: {e.command}" for e in rows]
     return "\n".join(out)
