@@ -153,9 +153,15 @@ def train_variant(name: str, budget_min: float, threads: int) -> None:
         (out / "finished").touch()
 
 
-def weights_path(name: str) -> Path:
-    """Where the variant's weights are committed, relative to the repository root (run from there)."""
-    return (WEIGHTS_DIR / f"{trained_name(name)}.pt").relative_to(REPO)
+# variants whose weights ship in the package as zoo models (posekit.zoo); the others stay in benchmarks/weights/
+ZOO_NAMES = {"hourglass-2x64": "hourglass", "hrnet-w16": "hrnet", "deeppose-cascade": "deeppose", "tompson": "tompson"}
+
+
+def weights_path(name: str) -> str:
+    """The variant's committed weights: its zoo name, else its file relative to the repository root (run from
+    there)."""
+    trained = trained_name(name)
+    return ZOO_NAMES.get(trained) or str((WEIGHTS_DIR / f"{trained}.pt").relative_to(REPO))
 
 
 def time_predictor(predictor, image: np.ndarray) -> tuple[float, float]:
@@ -168,12 +174,13 @@ def time_predictor(predictor, image: np.ndarray) -> tuple[float, float]:
 
 
 def score_variant(name: str, threads: int) -> dict:
-    """Export the variant's best-on-validation weights (float16) into benchmarks/weights/, score them on
-    LSP test with the user-facing Predictor, and write benchmarks/algorithms/<name>.json."""
+    """Export the variant's best-on-validation weights (float16) into benchmarks/weights/ (unless a zoo model
+    holds them), score them on LSP test with the user-facing Predictor, and write
+    benchmarks/algorithms/<name>.json."""
     spec = VARIANTS[name]
     trained = trained_name(name)
     weights = weights_path(name)
-    if not weights.exists():
+    if trained not in ZOO_NAMES and not Path(weights).exists():
         export_checkpoint(run_dir(trained) / "best.pt", weights)
     torch.set_num_threads(threads)
     overrides = spec.get("eval_overrides", [])

@@ -1,6 +1,6 @@
 """Choose a bottom-up model's whole-image input side (``predict.input_size``) on validation scenes.
 
-    python benchmarks/bottomup_input_size.py --weights benchmarks/weights/paf-r2-2026-11-29.pt \
+    python benchmarks/bottomup_input_size.py --weights paf \
         --config "configs/paf_r18s_lsp+lspet+mpii+scenes_256x256.yaml" --sizes 256 320 384 448 512
 
 Validation scenes (never test data): the people the training config holds out (``data.val_fraction`` of its

@@ -41,7 +41,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RUNS = REPO / "runs" / "classic"
 DATA_ROOT = Path(os.environ.get("POSEKIT_DATA", REPO.parent / "shared" / "datasets"))
-WEIGHTS = HERE / "weights"
+WEIGHTS = REPO / "src" / "posekit" / "weights"  # the zoo's files (posekit.zoo): ps, pcps, ps_cnn
+# the exact network ps_cnn is built on, by its zoo name (never "default": the default network will change)
+BASE = "grmi-p5-2026-11-29"
 
 
 def splits() -> tuple[list, list, list]:
@@ -63,7 +65,7 @@ def cache_cnn(which: str, limit: int) -> Path:
     torch.set_num_threads(1)
     _, val, test = splits()
     samples = (val if which == "val" else test)[: limit or None]
-    base = load_model("default", device="cpu", backend="torch")
+    base = load_model(BASE, device="cpu", backend="torch")
     aspect = base.input_size[0] / base.input_size[1]
     hms, mats, plain, times = [], [], [], []
     for i, s in enumerate(samples):
@@ -109,7 +111,7 @@ def decode_cached(cache, decoder) -> np.ndarray:
 
 def load_cache(which: str) -> dict:
     d = dict(np.load(RUNS / f"cnn_{which}.npz"))
-    d["codec"] = load_model("default", device="cpu", backend="torch").codec
+    d["codec"] = load_model(BASE, device="cpu", backend="torch").codec
     return d
 
 
@@ -133,7 +135,7 @@ def cnn_springs():
     from posekit.classic.tree import LSP14_PARENTS, Springs
 
     train, _, _ = splits()
-    base = load_model("default", device="cpu", backend="torch")
+    base = load_model(BASE, device="cpu", backend="torch")
     poses, labelled = crop_poses(train, base.codec, base.padding)
     return Springs.fit(poses, np.array(LSP14_PARENTS), labelled), len(poses)
 
@@ -165,13 +167,13 @@ def tune_cnn() -> None:
             grid.append(r)
             print(r, flush=True)
     best = max(grid, key=lambda r: r["pck@0.2"])
-    base = load_model("default", device="cpu", backend="torch")
+    base = load_model(BASE, device="cpu", backend="torch")
     dec = TreeDecoder(np.array(LSP14_PARENTS), springs, base.codec, 1.0, best["strength"], best["floor"])
     predictor = TreeDecodingPredictor(base, dec)
     training = {"springs_from": f"{n_poses} training poses (LSP train + LSPet minus validation)",
                 "validation_images": int(len(gt)), "validation_codec_pck@0.2": base_pck, "grid": grid,
                 "chosen": best, "seconds": round(time.perf_counter() - t0, 1)}
-    out = save_classic(WEIGHTS / "ps_cnn.pt", "ps_cnn", predictor.state("default"), training)
+    out = save_classic(WEIGHTS / "ps_cnn.pt", "ps_cnn", predictor.state(BASE), training)
     print(f"chosen {best} -> {out}")
 
 
@@ -411,7 +413,7 @@ def score_method(name: str) -> dict:
     from posekit.evaluate import predict_dataset, score
 
     torch.set_num_threads(1)
-    weights = (WEIGHTS / f"{name}.pt").relative_to(REPO)
+    weights = name  # its zoo name (posekit.zoo), which load_model resolves
     predictor = load_model(weights, device="cpu", backend="torch")
     samples = load("lsp", DATA_ROOT / "lsp", split="test")
     t0 = time.perf_counter()
@@ -419,7 +421,7 @@ def score_method(name: str) -> dict:
     seconds = (time.perf_counter() - t0) / len(samples)
     np.save(RUNS / f"pred_{name}.npy", pred)
     m = score(pred, gt, predictor.skeleton, heads)
-    training = safe_load(REPO / weights)["training"]
+    training = safe_load(WEIGHTS / f"{name}.pt")["training"]
     image = read_image(samples[0].image_path)
     row = {
         "name": name, "method": name, "variant": VARIANTS[name], "weights": str(weights),
@@ -472,7 +474,7 @@ def retime() -> None:
         if not path.exists():
             continue
         row = json.loads(path.read_text())
-        predictor = load_model(REPO / row["weights"], device="cpu", backend="torch")
+        predictor = load_model(row["weights"], device="cpu", backend="torch")
         row.update(infer_ms=round(median_ms(lambda p=predictor: p.predict(image), warmup=3, repeats=20), 1),
                    machine=machine())
         path.write_text(json.dumps(row, indent=1))

@@ -1,6 +1,6 @@
 """Which multi-person approach wins as crowds grow: OKS-AP and latency against the number of people.
 
-    python benchmarks/crowds.py --data ../shared/datasets --paf benchmarks/weights/paf-r2-2026-11-29.pt
+    python benchmarks/crowds.py --data ../shared/datasets --paf paf
 
 Test scenes (PROTOCOLS.md "Multi-person"): LSP *test* people only (images 1001-2000), composed by
 :class:`posekit.data.compose.SceneComposer` (640 x 480) on the 15 backgrounds no training run saw (every 5th

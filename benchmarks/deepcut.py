@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -91,7 +92,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
                              candidates_seconds=round(t1 - t0, 1), fit_seconds=round(t2 - t1, 1))
     settings = {"max_per_class": args.max_per_class, "max_candidates": args.max_candidates,
                 "time_limit": args.time_limit}
-    save_weights(args.out, str(Path(args.part).resolve()), model, settings)
+    save_weights(args.out, part_reference(args.part, args.out), model, settings)
     tr = model["training"]
     acc = tr["pair_accuracy"][np.isfinite(tr["pair_accuracy"])]
     pairs = (tr["pair_counts"].sum() + np.trace(tr["pair_counts"].sum(-1))) // 2  # symmetric: each pair once
@@ -192,12 +193,21 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"-> {args.out}")
 
 
+def part_reference(part: str, out: str) -> str:
+    """How a DeepCut file names its part network so that it keeps resolving when moved: a zoo name as given
+    (``paf``), a file by its path relative to the DeepCut file's folder (load_deepcut tries that)."""
+    if not Path(part).exists():
+        return part  # a shipped (zoo) name: load_model resolves it
+    return os.path.relpath(Path(part).resolve(), Path(out).resolve().parent)
+
+
 def predictor_part(weights: str) -> str:
     """The part network a DeepCut weights file names (resolved as load_model does)."""
     from posekit.checkpoint import safe_load
 
     part = Path(safe_load(weights)["part_detector"])
-    return str(part if part.exists() else Path(weights).parent / part)
+    beside = Path(weights).parent / part
+    return str(beside if not part.exists() and beside.exists() else part)  # a zoo name stays a name
 
 
 def main() -> None:

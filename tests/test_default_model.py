@@ -18,9 +18,9 @@ def predictor():
 
 
 def test_default_model_is_shipped_small(predictor):
-    from posekit.zoo import WEIGHTS_DIR
+    from posekit import zoo
 
-    assert (WEIGHTS_DIR / "default.pt").stat().st_size < 10e6
+    assert zoo.resolve("default").stat().st_size < 10e6
     assert predictor.skeleton.name == "lsp14"
 
 

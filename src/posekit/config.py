@@ -35,12 +35,15 @@ class SourceConfig:
 class ModelConfig:
     """name: a registered model (``posekit.models.list_models()``); kwargs go to its builder;
     init_weights: fine-tune from a checkpoint's weights (optimizer state is not taken: use --resume
-    to continue a run)."""
+    to continue a run): a checkpoint path or a zoo name (``posekit.zoo``), never ``default`` in a committed
+    config (the default changes); init_sha256: that file's sha256, checked before training starts ("" = not
+    checked), so a config names the exact weights it starts from."""
 
     name: str = "simplebaseline"
     skeleton: str = "lsp14"
     kwargs: dict[str, Any] = field(default_factory=dict)
     init_weights: str = ""  # start from these weights (a checkpoint path or a shipped name) instead of random
+    init_sha256: str = ""  # the sha256 init_weights' file must have ("" = not checked)
 
 
 @dataclass(frozen=True)
