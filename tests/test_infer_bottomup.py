@@ -11,9 +11,9 @@ import torch
 from posekit.api import load_model
 from posekit.cli import main
 from posekit.codecs.paf import PAFCodec, skeleton_limbs
-from posekit.data.detection import letterbox_matrix
 from posekit.data.transforms import apply_affine
 from posekit.predict.bottomup import BottomUpPredictor
+from posekit.preprocess import letterbox_matrix
 from posekit.skeletons import LSP14
 
 TINY = ["model.name=paf", "data.kind=bottomup",
@@ -172,7 +172,7 @@ def test_onnx_runtime_runs_the_same_network(checkpoint, tmp_path, monkeypatch):
     onnx_predictor = load_model(checkpoint, backend="onnxruntime", flip_test=False)
     assert isinstance(onnx_predictor, BottomUpPredictor)
     image = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
-    from posekit.data.bottomup import network_input
+    from posekit.preprocess import network_input
 
     x = network_input(image, letterbox_matrix((120, 90), (64, 64)), (64, 64))[None]
     a, b = torch_predictor.maps(x), onnx_predictor.maps(x)

@@ -12,10 +12,10 @@ import torch
 from posekit.api import load_model
 from posekit.cli import main
 from posekit.codecs.paf import PAFCodec, skeleton_limbs
-from posekit.data.detection import letterbox_matrix
 from posekit.data.transforms import apply_affine
 from posekit.grouping.deepcut import candidates, fit, match_candidates, save_weights
 from posekit.predict.deepcut import DeepCutPredictor
+from posekit.preprocess import letterbox_matrix
 from posekit.skeletons import LSP14
 
 TINY = ["model.name=paf", "data.kind=bottomup",

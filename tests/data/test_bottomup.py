@@ -11,7 +11,8 @@ from posekit.data import convert_samples, load
 from posekit.data.bottomup import BottomUpDataset, box_cells
 from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.data.dataset import read_image
-from posekit.data.detection import PARTIAL_CONTEXT, letterbox_matrix
+from posekit.data.detection import PARTIAL_CONTEXT
+from posekit.preprocess import letterbox_matrix
 from posekit.skeletons import COCO17, LSP14
 from posekit.types import box_from_keypoints
 

@@ -10,15 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from posekit.data.dataset import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    PoseDataset,
-    denormalize_image,
-    normalize_image,
-    worker_init_fn,
-)
+from posekit.data.dataset import PoseDataset, worker_init_fn
 from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
+from posekit.preprocess import IMAGENET_MEAN, IMAGENET_STD, denormalize_image, normalize_image
 from posekit.skeletons import LSP14
 from posekit.types import Person, Sample, box_from_keypoints
 

@@ -351,10 +351,9 @@ def training_images(parts, scenes, radius: float = 0.3, min_radius: float = 4.0,
         ``max(min_radius, radius x person_scale)`` network-input pixels (:func:`~posekit.data.compose.person_scale`:
         the torso length). threshold, max_per_class, max_candidates: as :func:`candidates` (as at inference).
     """
-    from posekit.data.bottomup import network_input
     from posekit.data.compose import person_scale
-    from posekit.data.detection import letterbox_matrix
     from posekit.data.transforms import apply_affine
+    from posekit.preprocess import letterbox_matrix, network_input
 
     out = []
     codec = parts.codec
