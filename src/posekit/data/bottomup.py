@@ -35,7 +35,7 @@ import torch
 
 from posekit.codecs import input_to_heatmap
 from posekit.codecs.paf import PAFCodec
-from posekit.data.compose import SceneComposer, extent_box
+from posekit.data.compose import SceneComposer
 from posekit.data.dataset import normalize_image
 from posekit.data.detection import (
     PAD_BGR,
@@ -44,6 +44,7 @@ from posekit.data.detection import (
     letterbox_matrix,
     transform_boxes,
 )
+from posekit.data.silhouette import extent_box
 from posekit.data.transforms import apply_affine, warp
 from posekit.skeletons import Skeleton
 from posekit.types import Person, Sample, keypoint_area

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from posekit.data.silhouette import body_mask
 from posekit.data.transforms import (
     AffineParams,
     TopDownAugment,
@@ -421,11 +422,9 @@ class PoseDataset(Dataset):
 
     def _paste_occluder(self, crop: np.ndarray, index: int, rng: np.random.Generator
                         ) -> tuple[np.ndarray, np.ndarray]:
-        """Paste another training person (cut out with :func:`posekit.data.compose.body_mask`) over the crop,
+        """Paste another training person (cut out with :func:`posekit.data.silhouette.body_mask`) over the crop,
         beside or across the centre, at 0.65-1.25x the crop person's scale: the other people of users'
         photos. Returns (new crop, the occluder's mask (H, W) in [0, 1])."""
-        from posekit.data.compose import body_mask
-
         j = int(rng.integers(len(self) - 1))
         j += j >= index
         W, H = self.output_size
