@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from posekit import metrics
+import posekit.metrics as metrics
 from posekit.data.dataset import person_box
 from posekit.infer import Predictor
 from posekit.metrics import PCK_THRESHOLDS

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from posekit import metrics
+import posekit.metrics as metrics
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.config import (
     Config,
