@@ -36,6 +36,7 @@ from posekit.config import (
     SourceConfig,
     build_codec,
     build_model,
+    resolve_cache_dir,
     resolve_data_root,
     to_dict,
 )
@@ -152,8 +153,8 @@ def make_dataset(cfg: Config, samples: list[Sample], codec: HeatmapCodec, train:
     """The PoseDataset a config trains (``train=True``: augmented) or validates on; cache not built yet."""
     d = cfg.data
     size = tuple(cfg.codec.input_size)
-    cache_dir = Path(d.cache_dir).expanduser() if d.cache_dir else None
-    common = dict(output_size=size, encode=codec.encode, padding=d.padding, cache_dir=cache_dir, cache=d.cache)
+    common = dict(output_size=size, encode=codec.encode, padding=d.padding, cache_dir=resolve_cache_dir(d.cache_dir),
+                  cache=d.cache)
     if not train:
         return PoseDataset(samples, augment=None, **common)
     jitter = 0.2 if d.photometric else 0.0
