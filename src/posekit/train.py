@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 import posekit.metrics as metrics
+from posekit.coco_eval import box_ap, oks_ap_people
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.config import (
     Config,
@@ -319,7 +320,7 @@ def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device
                                         "bbox": b.tolist(), "area": float(b[2] * b[3]), "iscrowd": crowd})
             detections += [{"image_id": index, "category_id": 1, "bbox": b.tolist(), "score": float(s)}
                            for b, s in zip(boxes, scores)]
-    result = metrics.box_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections)
+    result = box_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections)
     return {"box_ap": 100 * result["AP"], "box_ap50": 100 * result["AP50"], "num_images": len(images)}
 
 
@@ -337,7 +338,7 @@ def validate_bottomup(model: torch.nn.Module, dataset: BottomUpDataset, device: 
         found += codec.decode_scored(out["heatmaps"].float().cpu().numpy(),
                                      out["pafs"].float().reshape(n, -1, 2, h, w).cpu().numpy())
         ground_truth += [dataset.ground_truth(index) for index in indices]
-    result = metrics.oks_ap_people(ground_truth, found, sigmas=np.asarray(dataset.skeleton.oks_sigmas))
+    result = oks_ap_people(ground_truth, found, sigmas=np.asarray(dataset.skeleton.oks_sigmas))
     return {"oks_ap": 100 * max(result["AP"], 0.0), "oks_ap50": 100 * max(result["AP50"], 0.0),
             "num_images": len(ground_truth)}
 
