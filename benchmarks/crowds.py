@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from bench_utils import machine
 
-from posekit import metrics
+import posekit.coco_eval as coco_eval
 from posekit.api import load_model
 from posekit.data import load
 from posekit.data.compose import SceneComposer, read_backgrounds
@@ -56,7 +56,7 @@ EXAMPLE_CELLS = ((0, 4, "low"), (0, 8, "high"))  # (generation, N, overlap) draw
 
 def score_cell(scenes: list, outputs: list[list], sigmas: np.ndarray) -> dict:
     """OKS-AP of predictions (one list of Prediction per scene) against the scenes' people."""
-    result = metrics.oks_ap_people([scene.people for scene in scenes],
+    result = coco_eval.oks_ap_people([scene.people for scene in scenes],
                                    [[(q.keypoints, q.score) for q in people] for people in outputs], sigmas,
                                    area=lambda p: keypoint_area(p.keypoints))
     return {"oks_ap": round(100 * max(result["AP"], 0.0), 2), "oks_ap50": round(100 * max(result["AP50"], 0.0), 2),

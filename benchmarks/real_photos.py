@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from bench_utils import machine
 
-from posekit import metrics
+import posekit.coco_eval as coco_eval
+import posekit.metrics as metrics
 from posekit.api import load_model
 from posekit.codecs.boxes import greedy_match
 from posekit.data import load, with_images
@@ -71,7 +72,7 @@ def oks_by_labelled_joints(predictor, samples: list) -> list[dict]:
         preds = predictor.predict(s.image_path, boxes=[gt_box(q, "coco") for q in people])
         for q, pr in zip(people, preds):
             gt = q.keypoints[di]
-            rows.append(((gt[:, 2] > 0).sum(), metrics.oks(pr.keypoints[mi, :2], gt, q.area, sigmas)))
+            rows.append(((gt[:, 2] > 0).sum(), coco_eval.oks(pr.keypoints[mi, :2], gt, q.area, sigmas)))
     r = np.array(rows, dtype=np.float64)
     out = []
     for lo, hi in ((1, 6), (6, 10), (10, 13)):
@@ -118,7 +119,7 @@ def detector_ap(predictor, coco_json: Path, image_dir: Path) -> dict:
         scores += list(s)
         matched += list(greedy_match(boxes, np.array(people)))
     gt["categories"] = [c for c in gt["categories"] if c["id"] == 1]
-    res = metrics.box_ap(gt, dets)
+    res = coco_eval.box_ap(gt, dets)
     # calibration: within each score bin, the share of boxes that are a person (IoU >= 0.5)
     scores, matched = np.array(scores), np.array(matched)
     bins = [(lo, lo + 0.2) for lo in (0.2, 0.4, 0.6, 0.8)]

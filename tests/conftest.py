@@ -4,6 +4,8 @@
 (resolved from this file's location, so it does not depend on the working directory). Tests that need
 it are skipped, with the reason, only when the folder is absent.
 ``untrained_checkpoint``: writes a randomly initialised model of a config as a checkpoint.
+``_private_cache`` (autouse): ``$POSEKIT_CACHE`` points at one temporary folder per test session, so the
+ONNX exports and crop caches tests make never land in the real ``~/.cache/posekit``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ def find_data_root() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return (REPO.parent / "shared" / "datasets").resolve()
+
+
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("posekit_cache")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(_session_cache, monkeypatch) -> Path:
+    """Every test sees ``$POSEKIT_CACHE`` = the session's temporary cache folder (a test may set its own)."""
+    monkeypatch.setenv("POSEKIT_CACHE", str(_session_cache))
+    return _session_cache
 
 
 @pytest.fixture(scope="session")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from posekit.config import Config, ConfigError, from_dict, load_config, to_dict
@@ -41,3 +43,15 @@ def test_shipped_configs_load():
     assert configs
     for path in configs:
         load_config(path)
+
+
+def test_the_crop_cache_folder_follows_posekit_cache(monkeypatch, tmp_path):
+    from posekit.config import resolve_cache_dir
+
+    default = load_config(None, []).data.cache_dir
+    monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
+    assert resolve_cache_dir(default) == tmp_path  # the default place moves with $POSEKIT_CACHE
+    assert resolve_cache_dir(str(tmp_path / "mine")) == tmp_path / "mine"  # a folder set in the config stays
+    assert resolve_cache_dir("") is None  # "" keeps the cache in memory
+    monkeypatch.delenv("POSEKIT_CACHE")
+    assert resolve_cache_dir(default) == Path("~/.cache/posekit").expanduser()

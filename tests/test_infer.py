@@ -136,6 +136,7 @@ def test_cli_eval_set_reaches_the_model(checkpoint, data_root, tmp_path, capsys)
     assert json.loads(out.read_text())["overrides"] == ["data.padding=1.3"]
 
 
+@pytest.mark.heavy
 def test_predictor_settings_travel_with_the_weights(checkpoint, tmp_path, capsys):
     """`posekit export --set predict.*` stores the whole-image settings in the checkpoint's config;
     load_model uses them, an explicit argument wins, and a checkpoint saved before the predict section
@@ -249,6 +250,7 @@ def test_flip_test_makes_the_prediction_of_a_mirrored_image_the_mirrored_predict
     np.testing.assert_allclose(mirrored[:, 2], a.keypoints[:, 2], atol=1e-4)
 
 
+@pytest.mark.heavy
 def test_export_then_reload_gives_the_same_keypoints(checkpoint, data_root, tmp_path):
     from posekit.checkpoint import export_checkpoint
 

@@ -165,6 +165,7 @@ def test_load_model_gives_the_bottom_up_predictor_with_its_stored_settings(check
         predictor.predict(np.zeros((10, 10), np.float32))
 
 
+@pytest.mark.heavy
 def test_onnx_runtime_runs_the_same_network(checkpoint, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))

@@ -137,6 +137,7 @@ def test_cli_predict_and_eval_report_the_cost(weights, data_root, tmp_path, caps
     assert report["runtime"]["inputs"] == report["num_images"] and report["runtime"]["time_limit"] == 2.0
 
 
+@pytest.mark.heavy
 def test_the_part_network_runs_on_onnx_runtime_too(weights, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))

@@ -21,6 +21,7 @@ from posekit.runtime.device import resolve_backend
 from posekit.runtime.onnx import ExportError, OnnxNetwork, export_network
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", list_models())
 def test_every_registered_network_exports_and_matches_pytorch(name, tmp_path):
     torch.manual_seed(0)
@@ -54,6 +55,7 @@ def exported_default(tmp_path_factory):
     return out
 
 
+@pytest.mark.heavy
 def test_export_writes_both_networks_and_a_checked_manifest(exported_default):
     manifest = json.loads((exported_default / "posekit.json").read_text())
     assert (exported_default / "pose.onnx").stat().st_size > 1e6
@@ -64,6 +66,7 @@ def test_export_writes_both_networks_and_a_checked_manifest(exported_default):
     assert manifest["check"]["max_keypoint_diff_px"] <= 0.5
 
 
+@pytest.mark.heavy
 def test_onnxruntime_keypoints_equal_pytorch_on_lsp_test_images(exported_default, data_root):
     torch_predictor = load_model("default", device="cpu", backend="torch")
     onnx_predictor = load_model(exported_default, threads=2)
@@ -81,6 +84,7 @@ def test_onnxruntime_keypoints_equal_pytorch_on_lsp_test_images(exported_default
     assert worst <= 0.5
 
 
+@pytest.mark.heavy
 def test_cli_predict_with_the_exported_folder_writes_coco_results(exported_default, tmp_path, capsys):
     out = tmp_path / "results.json"
     assert main(["predict", str(DEMO_IMAGE), "--model", str(exported_default), "--threads", "1",
@@ -89,6 +93,7 @@ def test_cli_predict_with_the_exported_folder_writes_coco_results(exported_defau
     assert len(results) >= 3 and all(r["category_id"] == 1 and len(r["keypoints"]) == 14 * 3 for r in results)
 
 
+@pytest.mark.heavy
 def test_exports_take_predict_overrides_only_and_never_the_torch_backend(exported_default):
     fewer = load_model(exported_default, overrides=["predict.max_people=1"])
     assert len(fewer.predict(read_image(DEMO_IMAGE))) == 1
@@ -110,6 +115,7 @@ def test_auto_backend_is_onnxruntime_on_the_cpu_only_where_installed(monkeypatch
         resolve_backend("tensorrt")
 
 
+@pytest.mark.heavy
 def test_a_checkpoint_on_the_onnxruntime_backend_is_exported_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path))
     first = load_model("default", backend="onnxruntime", overrides=["predict.refine_steps=0"], threads=1)
@@ -120,6 +126,7 @@ def test_a_checkpoint_on_the_onnxruntime_backend_is_exported_once_into_the_cache
     assert list((tmp_path / "onnx").iterdir()) == folders
 
 
+@pytest.mark.heavy
 def test_int8_export_calibrates_on_training_images_and_still_finds_the_people(tmp_path, data_root):
     calibration = [read_image(s.image_path) for s in load("lsp", data_root / "lsp", split="train")[:12]]
     manifest = export_pipeline("default", tmp_path / "int8", quantize="int8", calibration=calibration)

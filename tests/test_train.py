@@ -91,6 +91,7 @@ def _ddp_worker(rank, world, port, data_root, tmp_path):
     torch.save(result.model.state_dict(), tmp_path / f"rank{rank}.pt")
 
 
+@pytest.mark.heavy
 def test_ddp_two_cpu_processes_hold_identical_weights(data_root, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -61,6 +61,10 @@ class CodecConfig:
     limb_width: float = 4.0  # bottomup: a limb's part affinity field covers cells this close to it (input pixels)
 
 
+#: data.cache_dir's default; $POSEKIT_CACHE, when set, replaces it (:func:`resolve_cache_dir`)
+DEFAULT_CACHE_DIR = "~/.cache/posekit"
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """root: the datasets folder ("" = $POSEKIT_DATA, else ../shared/datasets from the working
@@ -85,7 +89,7 @@ class DataConfig:
     half_body_prob: float = 0.0  # crop around the upper or lower body only (truncated people)
     occlude_prob: float = 0.0  # paste another training person over the crop (crowds, occlusion)
     border_cut_prob: float = 0.0  # the person cut by an image edge: beyond it black and unlabelled
-    cache_dir: str = "~/.cache/posekit"
+    cache_dir: str = DEFAULT_CACHE_DIR  # the crop cache's folder ($POSEKIT_CACHE when set); "" = in memory only
     cache: bool = True  # decode each person's neighbourhood once (see PoseDataset); False = decode per item
     cache_max_gb: float = 4.0  # a cache larger than this is not written (items decoded from the images)
     num_workers: int = 1
@@ -324,6 +328,16 @@ def build_model(cfg: Config):
         return get_model(cfg.model.name, num_joints=skeleton.num_joints, **kwargs)
     except TypeError as e:
         raise ConfigError(f"model.kwargs do not fit model {cfg.model.name!r}: {e}") from None
+
+
+def resolve_cache_dir(cache_dir: str) -> Path | None:
+    """The crop cache's folder (``data.cache_dir``): None for "" (kept in memory only); the default
+    (:data:`DEFAULT_CACHE_DIR`) is ``$POSEKIT_CACHE`` when that is set, as for the ONNX exports."""
+    if not cache_dir:
+        return None
+    if cache_dir == DEFAULT_CACHE_DIR:
+        cache_dir = os.environ.get("POSEKIT_CACHE") or cache_dir
+    return Path(cache_dir).expanduser()
 
 
 def resolve_data_root(root: str) -> Path:

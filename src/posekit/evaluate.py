@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from posekit import metrics
+import posekit.metrics as metrics
+from posekit.coco_eval import oks_ap
 from posekit.data.dataset import person_box
 from posekit.metrics import PCK_THRESHOLDS
 from posekit.predict.base import Predictor
@@ -119,7 +120,7 @@ def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = F
     dropped, crowd regions kept as ignore regions; area = the annotation's ``area`` (keypoint box area
     when absent). ``gt_boxes``: each annotated person is posed in its ``bbox`` x 1.25 (a detection each).
     ``images``: the samples' pictures as arrays instead of their files (as :func:`predict_dataset`).
-    Returns the :func:`posekit.metrics.oks_ap` summary in percent plus counts and the joints used."""
+    Returns the :func:`posekit.coco_eval.oks_ap` summary in percent plus counts and the joints used."""
     if not samples:
         raise ValueError("no images to evaluate")
     data_skeleton = samples[0].skeleton
@@ -150,7 +151,7 @@ def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = F
             detections.append({"image_id": image_id, "category_id": 1, "score": float(p.score),
                                "keypoints": p.keypoints[mi].reshape(-1).tolist()})
     gt = {"images": coco_images, "annotations": annotations, "categories": [{"id": 1}]}
-    result = metrics.oks_ap(gt, detections, sigmas=sigmas)
+    result = oks_ap(gt, detections, sigmas=sigmas)
     out = {k: round(100.0 * v, 2) if v >= 0 else None for k, v in result.items()}
     out.update({"num_images": len(coco_images), "num_people": sum(1 for a in annotations if not a["iscrowd"]),
                 "num_detections": len(detections), "joints": [data_skeleton.joints[d] for d in di]})

@@ -28,8 +28,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from posekit import metrics
-from posekit.checkpoint import safe_load
+import posekit.metrics as metrics
+from posekit.checkpoint import load_weights, safe_load
+from posekit.coco_eval import box_ap, oks_ap_people
 from posekit.codecs.heatmap import HeatmapCodec
 from posekit.config import (
     Config,
@@ -37,6 +38,7 @@ from posekit.config import (
     SourceConfig,
     build_codec,
     build_model,
+    resolve_cache_dir,
     resolve_data_root,
     to_dict,
 )
@@ -49,6 +51,7 @@ from posekit.data.transforms import TopDownAugment, apply_affine, invert_affine
 from posekit.predict.flip import predict_crops
 from posekit.skeletons import get_skeleton
 from posekit.types import Sample
+from posekit.zoo import pinned
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -153,8 +156,8 @@ def make_dataset(cfg: Config, samples: list[Sample], codec: HeatmapCodec, train:
     """The PoseDataset a config trains (``train=True``: augmented) or validates on; cache not built yet."""
     d = cfg.data
     size = tuple(cfg.codec.input_size)
-    cache_dir = Path(d.cache_dir).expanduser() if d.cache_dir else None
-    common = dict(output_size=size, encode=codec.encode, padding=d.padding, cache_dir=cache_dir, cache=d.cache)
+    common = dict(output_size=size, encode=codec.encode, padding=d.padding, cache_dir=resolve_cache_dir(d.cache_dir),
+                  cache=d.cache)
     if not train:
         return PoseDataset(samples, augment=None, **common)
     jitter = 0.2 if d.photometric else 0.0
@@ -319,7 +322,7 @@ def validate_detection(model: torch.nn.Module, dataset: DetectionDataset, device
                                         "bbox": b.tolist(), "area": float(b[2] * b[3]), "iscrowd": crowd})
             detections += [{"image_id": index, "category_id": 1, "bbox": b.tolist(), "score": float(s)}
                            for b, s in zip(boxes, scores)]
-    result = metrics.box_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections)
+    result = box_ap({"images": images, "annotations": annotations, "categories": [{"id": 1}]}, detections)
     return {"box_ap": 100 * result["AP"], "box_ap50": 100 * result["AP50"], "num_images": len(images)}
 
 
@@ -337,7 +340,7 @@ def validate_bottomup(model: torch.nn.Module, dataset: BottomUpDataset, device: 
         found += codec.decode_scored(out["heatmaps"].float().cpu().numpy(),
                                      out["pafs"].float().reshape(n, -1, 2, h, w).cpu().numpy())
         ground_truth += [dataset.ground_truth(index) for index in indices]
-    result = metrics.oks_ap_people(ground_truth, found, sigmas=np.asarray(dataset.skeleton.oks_sigmas))
+    result = oks_ap_people(ground_truth, found, sigmas=np.asarray(dataset.skeleton.oks_sigmas))
     return {"oks_ap": 100 * max(result["AP"], 0.0), "oks_ap50": 100 * max(result["AP50"], 0.0),
             "num_images": len(ground_truth)}
 
@@ -441,17 +444,64 @@ class TrainResult:
     finished: bool
 
 
+@dataclass
+class _Run:
+    """Everything one invocation of :func:`train` holds, built in the order :func:`train` reads."""
+
+    cfg: Config
+    device: torch.device
+    rank: int
+    world: int
+    codec: HeatmapCodec
+    train_set: PoseDataset | DetectionDataset  # by data.kind: person crops, or whole images
+    val_set: PoseDataset | DetectionDataset
+    model: torch.nn.Module  # unwrapped: what is validated and checkpointed
+    net: torch.nn.Module  # what the loop calls: the model, under DDP wrapped
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    start_step: int
+    best: float
+    revision: str
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.train.out_dir)
+
+
 def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResult:
     """Train ``cfg``.
 
     Writes to ``cfg.train.out_dir``: ``last.pt`` (every ``checkpoint_every`` steps and at the end),
-    ``best.pt`` (best validation PCK), ``metrics.jsonl`` and ``learning_curve.png``.
+    ``best.pt`` (best validation score), ``metrics.jsonl`` and ``learning_curve.png``.
     ``resume=True`` continues from ``last.pt`` exactly where it stopped. ``train.stop_after`` /
     ``train.time_limit_min`` end an invocation early (checkpointed), for runs split across sessions.
+
+    In order: :func:`_setup` (devices, processes, seeds), :func:`build_datasets`, :func:`_build_run`
+    (model, optimiser, resumed state), :func:`_loop` (steps, with :func:`_validate_and_keep_best` and
+    :func:`_save_last`), :func:`_finish`.
     """
+    device, rank, world = _setup(cfg)
+    codec = build_codec(cfg)
+    train_set, val_set = build_datasets(cfg, codec, progress=progress and rank == 0)
+    run = _build_run(cfg, device, rank, world, codec, train_set, val_set, resume)
+    step = _loop(run, resume, progress)
+    _finish(run)
+    best_path, last_path = run.out / "best.pt", run.out / "last.pt"
+    return TrainResult(model=run.model, checkpoint=best_path if best_path.exists() else last_path, step=step,
+                       finished=step >= cfg.train.max_steps)
+
+
+# ---------------------------------------------------------------------------------------------- setup
+def _setup(cfg: Config) -> tuple[torch.device, int, int]:
+    """(device, rank, world size): the process group (under torchrun), threads, determinism and seeds."""
     t = cfg.train
     device, rank, world, _ = _setup_distributed(cfg)
-    is_main = rank == 0
     if t.threads:
         torch.set_num_threads(t.threads)
     if t.deterministic:
@@ -460,157 +510,217 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
     random.seed(t.seed)
     np.random.seed(t.seed)
     torch.manual_seed(t.seed)
+    return device, rank, world
 
-    out = Path(t.out_dir)
-    codec = build_codec(cfg)
-    train_set, val_set = build_datasets(cfg, codec, progress=progress and is_main)
+
+# ---------------------------------------------------------------------------------- model and optimiser
+def _build_run(cfg: Config, device: torch.device, rank: int, world: int, codec: HeatmapCodec,
+               train_set: PoseDataset | DetectionDataset, val_set: PoseDataset | DetectionDataset,
+               resume: bool) -> _Run:
+    """The model (initial weights, or ``last.pt``'s under ``resume``), its AdamW optimiser, learning-rate
+    schedule and AMP scaler, wrapped in DDP when there are several processes."""
+    t = cfg.train
     model = build_model(cfg)
-    if cfg.model.init_weights and not resume:
-        from posekit.checkpoint import load_weights
-
-        load_weights(model, cfg.model.init_weights, partial=True)
+    if cfg.model.init_weights and not resume:  # exactly the file the config names (init_sha256), or fail now
+        load_weights(model, pinned(cfg.model.init_weights, cfg.model.init_sha256), partial=True)
     model = model.to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(t.warmup_steps, t.max_steps))
     use_amp = t.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
-    start_step, best = 0, -1.0
-    last_path, best_path = out / "last.pt", out / "best.pt"
+    run = _Run(cfg, device, rank, world, codec, train_set, val_set, model, model, optimizer, scheduler,
+               torch.amp.GradScaler("cuda", enabled=use_amp), use_amp, start_step=0, best=-1.0,
+               revision=git_revision())
     if resume:
-        if not last_path.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
-        # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
-        state = safe_load(last_path)
-        changed = changed_keys(state.get("config", {}), to_dict(cfg))
-        if changed:
-            raise ConfigError(f"--resume: {last_path} was trained with a different config: {', '.join(changed)} "
-                              f"changed; exact resume needs the same (only {', '.join(sorted(RESUME_SAFE_KEYS))} "
-                              "may change). Start a new out_dir, or restore the stored values")
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as e:
-            raise ValueError(f"--resume: {last_path} does not fit this config's model: "
-                             f"{str(e).splitlines()[0]}") from None
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if state["scaler"]:  # empty when the run so far had AMP off (e.g. on the CPU)
-            scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        start_step, best = state["step"], state.get("best_val", -1.0)
-    net = model
+        _resume(run)
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                                        else None)
+        run.net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index]
+                                                            if device.type == "cuda" else None)
+    return run
 
-    stop = min(t.max_steps, start_step + t.stop_after) if t.stop_after else t.max_steps
+
+def _resume(run: _Run) -> None:
+    """Load ``last.pt`` into the run: weights, optimiser, schedule, scaler, RNG states, step and best score.
+    Refuses a checkpoint trained with a different config (except :data:`RESUME_SAFE_KEYS`)."""
+    last_path = run.out / "last.pt"
+    if not last_path.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
+    # Load on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
+    state = safe_load(last_path)
+    changed = changed_keys(state.get("config", {}), to_dict(run.cfg))
+    if changed:
+        raise ConfigError(f"--resume: {last_path} was trained with a different config: {', '.join(changed)} "
+                          f"changed; exact resume needs the same (only {', '.join(sorted(RESUME_SAFE_KEYS))} "
+                          "may change). Start a new out_dir, or restore the stored values")
+    try:
+        run.model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise ValueError(f"--resume: {last_path} does not fit this config's model: "
+                         f"{str(e).splitlines()[0]}") from None
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when the run so far had AMP off (e.g. on the CPU)
+        run.scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])
+    run.start_step, run.best = state["step"], state.get("best_val", -1.0)
+
+
+# ----------------------------------------------------------------------------------------------- loop
+def _loop(run: _Run, resume: bool, progress: bool) -> int:
+    """Optimiser steps from ``run.start_step`` until ``max_steps``, ``stop_after`` steps or the time
+    limit: logs every ``log_every`` steps, validates every ``eval_every`` (default: once per epoch),
+    checkpoints every ``checkpoint_every`` and on stopping. Returns the step reached."""
+    t, device = run.cfg.train, run.device
+    stop = min(t.max_steps, run.start_step + t.stop_after) if t.stop_after else t.max_steps
     deadline = time.time() + 60 * t.time_limit_min if t.time_limit_min else math.inf
-    sampler = StepSampler(len(train_set), t.batch_size, t.seed, start_step, stop, rank, world)
-    loader = DataLoader(_SeededItems(train_set), batch_size=t.batch_size, sampler=sampler,
-                        num_workers=cfg.data.num_workers, persistent_workers=False,
+    sampler = StepSampler(len(run.train_set), t.batch_size, t.seed, run.start_step, stop, run.rank, run.world)
+    loader = DataLoader(_SeededItems(run.train_set), batch_size=t.batch_size, sampler=sampler,
+                        num_workers=run.cfg.data.num_workers, persistent_workers=False,
                         pin_memory=device.type == "cuda")
     eval_every = t.eval_every or sampler.steps_per_epoch
-    config_dict = to_dict(cfg)
-    revision = git_revision()
-
-    def checkpoint(step: int) -> dict:
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": _rng_state(),
-                "step": step, "best_val": best, "config": config_dict, "git_revision": revision,
-                "skeleton": cfg.model.skeleton}
-
-    log = None
-    if is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        log_path = out / "metrics.jsonl"
-        if resume and log_path.exists():
-            # drop what the interrupted run logged after its last checkpoint: those steps run again
-            kept = [x for x in log_path.read_text().splitlines() if x.strip() and json.loads(x)["step"] <= start_step]
-            log_path.write_text("".join(x + "\n" for x in kept))
-        elif not resume:
-            log_path.unlink(missing_ok=True)  # a fresh run never mixes with an earlier one's records
-            best_path.unlink(missing_ok=True)
-        log = open(log_path, "a")  # closed after the loop
-    bar = tqdm(total=t.max_steps, initial=start_step, disable=not (progress and is_main), unit="step",
+    log = _open_log(run, resume) if run.is_main else None
+    bar = tqdm(total=t.max_steps, initial=run.start_step, disable=not (progress and run.is_main), unit="step",
                dynamic_ncols=True)
-    net.train()
-    step = start_step
+    run.net.train()
+    step = run.start_step
     tic, seen = time.perf_counter(), 0
-    for batch in loader:
-        batch = _move(batch, device)
-        images = batch["image"]
-        if t.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=device.type, enabled=use_amp):
-            losses = net(images, batch)
-        loss = sum(losses.values())
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        step += 1
-        seen += images.shape[0] * world
-        bar.update(1)
+    try:
+        for batch in loader:
+            loss, losses, n = _step(run, batch)
+            step += 1
+            seen += n * run.world
+            bar.update(1)
+            if run.is_main and (step % t.log_every == 0 or step == t.max_steps):
+                _log_losses(run, log, bar, step, loss, losses, seen / (time.perf_counter() - tic))
+                tic, seen = time.perf_counter(), 0
+            if (step % eval_every == 0 or step == t.max_steps) and run.is_main and len(run.val_set):
+                _validate_and_keep_best(run, log, bar, step)
+            out_of_time = _agree(run, time.time() > deadline)
+            if run.is_main and (step % t.checkpoint_every == 0 or step == stop or out_of_time):
+                save_checkpoint(run.out / "last.pt", _checkpoint_state(run, step))
+            if out_of_time:
+                bar.write(f"time limit of {t.time_limit_min} min reached at step {step}; resume with --resume")
+                break
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    return step
 
-        if is_main and (step % t.log_every == 0 or step == t.max_steps):
-            rate = seen / (time.perf_counter() - tic)
-            record = {"step": step, "loss": loss.item(), **{k: v.item() for k, v in losses.items()},
-                      "lr": scheduler.get_last_lr()[0], "images_per_s": round(rate, 2), "time": time.time()}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            bar.set_postfix(loss=f"{record['loss']:.5f}", img_s=f"{rate:.1f}")
-            tic, seen = time.perf_counter(), 0
 
-        if step % eval_every == 0 or step == t.max_steps:
-            if is_main and len(val_set):
-                if isinstance(val_set, BottomUpDataset):
-                    val = validate_bottomup(model, val_set, device, channels_last=t.channels_last)
-                    score = val["oks_ap"]
-                    record = {"step": step, "val_oks_ap": score, "val_oks_ap50": val["oks_ap50"], "time": time.time()}
-                    message = f"OKS-AP {score:.2f}, AP@.5 {val['oks_ap50']:.2f} ({val['num_images']} images)"
-                elif isinstance(val_set, DetectionDataset):
-                    val = validate_detection(model, val_set, device, channels_last=t.channels_last)
-                    score = val["box_ap50"]
-                    record = {"step": step, "val_box_ap50": score, "val_box_ap": val["box_ap"], "time": time.time()}
-                    message = f"box AP@.5 {score:.2f}, AP {val['box_ap']:.2f} ({val['num_images']} images)"
-                else:
-                    val = validate(model, val_set, codec, device, channels_last=t.channels_last)
-                    score = val["pck@0.2"]
-                    record = {"step": step, "val_pck": score, "time": time.time()}
-                    message = f"PCK@0.2 {score:.2f} ({val['num_people']} people)"
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                bar.write(f"step {step}: validation {message}")
-                if score > best:
-                    best = score
-                    save_checkpoint(best_path, checkpoint(step))
-        out_of_time = time.time() > deadline
-        if world > 1:  # every rank must agree to stop, or the others would hang in all-reduce
-            flag = torch.tensor([float(out_of_time)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
-        if is_main and (step % t.checkpoint_every == 0 or step == stop or out_of_time):
-            save_checkpoint(last_path, checkpoint(step))
-        if out_of_time:
-            bar.write(f"time limit of {t.time_limit_min} min reached at step {step}; resume with --resume")
-            break
-    bar.close()
-    if world > 1:
+def _step(run: _Run, batch: dict) -> tuple[torch.Tensor, dict, int]:
+    """One optimiser step on ``batch``: (summed loss, the named losses, the batch's number of images)."""
+    batch = _move(batch, run.device)
+    images = batch["image"]
+    if run.cfg.train.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device_type=run.device.type, enabled=run.use_amp):
+        losses = run.net(images, batch)
+    loss = sum(losses.values())
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    return loss, losses, images.shape[0]
+
+
+def _agree(run: _Run, out_of_time: bool) -> bool:
+    """Whether any rank is out of time: every rank must agree to stop, or the others would hang in all-reduce."""
+    if run.world == 1:
+        return out_of_time
+    flag = torch.tensor([float(out_of_time)], device=run.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+# -------------------------------------------------------------------------------------------- logging
+def _open_log(run: _Run, resume: bool):
+    """``metrics.jsonl`` opened for appending (the caller closes it). Resuming drops what the interrupted
+    run logged after its last checkpoint (those steps run again); a fresh run starts it (and best.pt) anew."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    log_path = run.out / "metrics.jsonl"
+    if resume and log_path.exists():
+        kept = [x for x in log_path.read_text().splitlines() if x.strip() and json.loads(x)["step"] <= run.start_step]
+        log_path.write_text("".join(x + "\n" for x in kept))
+    elif not resume:
+        log_path.unlink(missing_ok=True)  # a fresh run never mixes with an earlier one's records
+        (run.out / "best.pt").unlink(missing_ok=True)
+    return open(log_path, "a")
+
+
+def _write(log, record: dict) -> None:
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+
+
+def _log_losses(run: _Run, log, bar: tqdm, step: int, loss: torch.Tensor, losses: dict, rate: float) -> None:
+    """One training record: the losses, the learning rate and the images per second since the last one."""
+    record = {"step": step, "loss": loss.item(), **{k: v.item() for k, v in losses.items()},
+              "lr": run.scheduler.get_last_lr()[0], "images_per_s": round(rate, 2), "time": time.time()}
+    _write(log, record)
+    bar.set_postfix(loss=f"{record['loss']:.5f}", img_s=f"{rate:.1f}")
+
+
+# ----------------------------------------------------------------------------------------- validation
+def _score_topdown(run: _Run) -> tuple[float, dict, str]:
+    val = validate(run.model, run.val_set, run.codec, run.device, channels_last=run.cfg.train.channels_last)
+    score = val["pck@0.2"]
+    return score, {"val_pck": score}, f"PCK@0.2 {score:.2f} ({val['num_people']} people)"
+
+
+def _score_detection(run: _Run) -> tuple[float, dict, str]:
+    val = validate_detection(run.model, run.val_set, run.device, channels_last=run.cfg.train.channels_last)
+    score = val["box_ap50"]
+    return (score, {"val_box_ap50": score, "val_box_ap": val["box_ap"]},
+            f"box AP@.5 {score:.2f}, AP {val['box_ap']:.2f} ({val['num_images']} images)")
+
+
+def _score_bottomup(run: _Run) -> tuple[float, dict, str]:
+    val = validate_bottomup(run.model, run.val_set, run.device, channels_last=run.cfg.train.channels_last)
+    score = val["oks_ap"]
+    return (score, {"val_oks_ap": score, "val_oks_ap50": val["oks_ap50"]},
+            f"OKS-AP {score:.2f}, AP@.5 {val['oks_ap50']:.2f} ({val['num_images']} images)")
+
+
+#: ``data.kind`` -> the validation of that kind of model: (the score best.pt keeps the best of, the
+#: metrics.jsonl fields, a line for the progress bar)
+VALIDATIONS = {"topdown": _score_topdown, "detection": _score_detection, "bottomup": _score_bottomup}
+
+
+def _validate_and_keep_best(run: _Run, log, bar: tqdm, step: int) -> None:
+    """Validate by the config's ``data.kind`` (:data:`VALIDATIONS`), log it, and save ``best.pt`` when the
+    score beats the best so far."""
+    score, fields, message = VALIDATIONS[run.cfg.data.kind](run)
+    _write(log, {"step": step, **fields, "time": time.time()})
+    bar.write(f"step {step}: validation {message}")
+    if score > run.best:
+        run.best = score
+        save_checkpoint(run.out / "best.pt", _checkpoint_state(run, step))
+
+
+# -------------------------------------------------------------------------------------- checkpointing
+def _checkpoint_state(run: _Run, step: int) -> dict:
+    """What ``last.pt`` / ``best.pt`` hold: everything an exact resume needs, plus provenance."""
+    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(), "rng": _rng_state(),
+            "step": step, "best_val": run.best, "config": to_dict(run.cfg), "git_revision": run.revision,
+            "skeleton": run.cfg.model.skeleton}
+
+
+def _finish(run: _Run) -> None:
+    """After the loop: share rank 0's buffers, plot the learning curve, end the process group."""
+    if run.world > 1:
         # Parameters are identical on every rank (DDP averages gradients); BatchNorm running statistics
         # are per rank, as in any DDP run. Give every rank rank 0's (the ones checkpointed).
-        for buffer in model.buffers():
+        for buffer in run.model.buffers():
             dist.broadcast(buffer, src=0)
-    if is_main:
-        log.close()
-        _plot_learning_curve(out)
-    if world > 1:
+    if run.is_main:
+        _plot_learning_curve(run.out)
+    if run.world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return TrainResult(model=model, checkpoint=best_path if best_path.exists() else last_path, step=step,
-                       finished=step >= t.max_steps)
 
 
 def _plot_learning_curve(out: Path) -> None:

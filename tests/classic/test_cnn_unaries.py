@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from posekit.classic.cnn_unaries import TreeDecoder, crop_poses
 from posekit.classic.tree import Springs
@@ -44,6 +45,7 @@ def test_crop_poses_in_heatmap_cells():
     assert abs((poses[0, -1, 1] - poses[0, 0, 1]) - 16 / 1.25) < 0.2
 
 
+@pytest.mark.heavy
 def test_ps_cnn_round_trip(data_root, tmp_path):
     from posekit.api import load_model
     from posekit.classic.io import save_classic

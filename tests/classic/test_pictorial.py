@@ -45,6 +45,7 @@ def test_hog_grid_shape():
     assert hog_grid(image).shape == (9, 7, 36)
 
 
+@pytest.mark.heavy
 def test_ps_round_trip(tiny_ps, lsp_train, tmp_path):
     model, summary = tiny_ps
     assert summary["positives"] > 100 and summary["hard_negatives"] > 0
@@ -60,6 +61,7 @@ def test_ps_round_trip(tiny_ps, lsp_train, tmp_path):
     assert boxed.keypoints.shape == (14, 3)
 
 
+@pytest.mark.heavy
 def test_pcps_round_trip(tiny_ps, lsp_train, tmp_path):
     from posekit.classic.features import CELL
     from posekit.classic.parts import assign_types, reference_offsets
@@ -85,6 +87,7 @@ def test_pcps_round_trip(tiny_ps, lsp_train, tmp_path):
     model.type_springs = None
 
 
+@pytest.mark.heavy
 def test_classic_model_through_the_cli(tiny_ps, data_root, tmp_path, capsys):
     from posekit.cli import main
 
@@ -96,6 +99,7 @@ def test_classic_model_through_the_cli(tiny_ps, data_root, tmp_path, capsys):
     assert "PCK@0.2" in capsys.readouterr().out
 
 
+@pytest.mark.heavy
 def test_ps_with_type_springs_round_trip(tiny_ps, lsp_train, tmp_path):
     from posekit.classic.features import CELL
     from posekit.classic.parts import assign_types, reference_offsets
@@ -114,6 +118,7 @@ def test_ps_with_type_springs_round_trip(tiny_ps, lsp_train, tmp_path):
     np.testing.assert_allclose(loaded.predict(image)[0].keypoints, ps.predict(image)[0].keypoints)
 
 
+@pytest.mark.heavy
 def test_ps_predicts_video_frames(tiny_ps, data_root, tmp_path):
     import cv2
 
@@ -128,6 +133,7 @@ def test_ps_predicts_video_frames(tiny_ps, data_root, tmp_path):
     assert [i for i, _, _ in out] == [0, 1] and all(p[0].keypoints.shape == (14, 3) for _, _, p in out)
 
 
+@pytest.mark.heavy
 def test_classic_weights_take_no_overrides(tiny_ps, tmp_path):
     model, summary = tiny_ps
     path = save_classic(tmp_path / "ps.pt", "ps", model.state(), summary)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from posekit.data import load
-from posekit.data.compose import SceneComposer, body_mask, extent_box, read_backgrounds
+from posekit.data.compose import SceneComposer, read_backgrounds
 from posekit.data.dataset import read_image
 from posekit.skeletons import LSP14
 
@@ -67,15 +67,3 @@ def test_people_behind_others_keep_labels_as_occluded(composer):
 def test_zero_people_is_a_background(composer):
     scene = composer.compose(0, "low", seed=1)
     assert scene.people == [] and scene.image.shape == (240, 320, 3)
-
-
-def test_body_mask_covers_the_limbs_and_extent_box_contains_it():
-    kp = np.zeros((14, 3))
-    kp[:, 2] = 2
-    kp[:, 0] = np.linspace(40, 60, 14)
-    kp[:, 1] = np.linspace(20, 120, 14)
-    mask = body_mask(kp, LSP14, (160, 100))
-    assert mask[70, 50] > 0.9 and mask[5, 5] == 0
-    x, y, w, h = extent_box(kp, LSP14)
-    ys, xs = np.nonzero(mask > 0.5)
-    assert xs.min() >= x - 1 and xs.max() <= x + w + 1 and ys.min() >= y - 1 and ys.max() <= y + h + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -165,6 +167,25 @@ def test_cache_saved_and_reloaded(synthetic, tmp_path) -> None:
     # other parameters, other key
     c = PoseDataset(synthetic, (64, 64), cache=True, cache_dir=tmp_path, padding=1.5)
     assert not c.cache_ready and c.cache_key() != a.cache_key()
+
+
+def test_rewriting_an_image_file_changes_what_the_cache_returns(synthetic, tmp_path) -> None:
+    """The saved cache is keyed by each image file's size and modification time: an edited photo is
+    decoded again, never served from the crops of its old content."""
+    path = tmp_path / "photo.png"
+    shutil.copy(synthetic[1].image_path, path)
+    sample = Sample(image_path=path, skeleton=LSP14, people=synthetic[1].people)
+    old = PoseDataset([sample], (64, 64), cache=True, cache_dir=tmp_path / "cache")
+    old.build_cache(num_workers=1, progress=False)
+    before, old_key = old[0]["image"], old.cache_key()
+    stat = path.stat()
+    cv2.imwrite(str(path), 255 - cv2.imread(str(path)))  # same size on disk is possible: set the time too
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    new = PoseDataset([sample], (64, 64), cache=True, cache_dir=tmp_path / "cache")
+    assert new.cache_key() != old_key and not new.cache_ready  # the old crops are not loaded
+    after = new[0]["image"]
+    fresh = PoseDataset([sample], (64, 64), cache=False)[0]["image"]
+    assert mean_abs_diff(after, fresh) < 1.0 and mean_abs_diff(after, before) > 10.0
 
 
 def test_missing_image_error_names_file(tmp_path) -> None:

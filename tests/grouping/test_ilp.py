@@ -127,10 +127,10 @@ def test_time_limit_returns_a_feasible_solution_and_says_so():
     singletons = np.where(alone >= 0, np.cumsum(alone >= 0) - 1, -1)
     assert sol.objective <= objective_value(unary, pairwise, alone, singletons) + 1e-9
     _check_transitive(sol)
-    # a short limit on a hard random instance: interrupted, still a transitive assignment, never worse than
-    # the fallback
+    # a short limit on a hard random instance: the solver ran (at least one call) and was interrupted by the
+    # limit instead of proving optimality; still a transitive assignment, never worse than the fallback
     short = solve_partition_labeling(unary, pairwise, allowed, time_limit=0.3)
-    assert short.status == "time_limit" and short.seconds < 5
+    assert short.status == "time_limit" and short.iterations >= 1 and short.num_variables > 0
     assert short.objective <= sol.objective + 1e-9
     assert short.objective == pytest.approx(objective_value(unary, pairwise, short.labels, short.clusters))
     _check_transitive(short)

@@ -33,6 +33,13 @@ import numpy as np
 Size = tuple[int, int]
 
 
+def as_numpy(array) -> np.ndarray:
+    """A numpy view of a numpy array or a (CPU or GPU, possibly grad-tracking) torch tensor."""
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
 def strides(input_size: Sequence[int], heatmap_size: Sequence[int]) -> np.ndarray:
     """(2,) float64 ``(W / w, H / h)``: input pixels per heatmap cell along x and y."""
     return np.asarray(input_size, dtype=np.float64) / np.asarray(heatmap_size, dtype=np.float64)
@@ -67,12 +74,12 @@ def joint_weights(keypoints: np.ndarray, input_size: Sequence[int]) -> np.ndarra
     return ok.astype(np.float32)
 
 
-from posekit.codecs.heatmap import HeatmapCodec  # noqa: E402  (the helpers above are imported by it)
+from posekit.codecs.heatmap import HeatmapCodec  # noqa: E402  (the helpers above are imported by the codecs)
 from posekit.codecs.offsets import OffsetCodec  # noqa: E402
 from posekit.codecs.paf import PAFCodec  # noqa: E402
 from posekit.codecs.regression import RegressionCodec  # noqa: E402
 
 __all__ = [
-    "HeatmapCodec", "OffsetCodec", "PAFCodec", "RegressionCodec", "heatmap_to_input", "input_to_heatmap",
+    "HeatmapCodec", "OffsetCodec", "PAFCodec", "RegressionCodec", "as_numpy", "heatmap_to_input", "input_to_heatmap",
     "inside", "joint_weights", "strides",
 ]

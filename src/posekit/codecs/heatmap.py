@@ -28,17 +28,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from posekit.codecs import heatmap_to_input, input_to_heatmap, joint_weights, strides
+from posekit.codecs import as_numpy, heatmap_to_input, input_to_heatmap, joint_weights, strides
+from posekit.codecs.offsets import OffsetCodec
 
 REFINE_MODES = ("none", "quarter", "dark", "offsets")
 _LOG_EPS = 1e-10  # floor before the log: a map value of 0 (or below) reads as log(1e-10)
-
-
-def as_numpy(array) -> np.ndarray:
-    """A numpy view of a numpy array or a (CPU or GPU, possibly grad-tracking) torch tensor."""
-    if hasattr(array, "detach"):
-        array = array.detach().cpu().numpy()
-    return np.asarray(array)
 
 
 def gaussian_heatmaps(centres: np.ndarray, heatmap_size: Sequence[int], sigma: float) -> np.ndarray:
@@ -191,8 +185,6 @@ class HeatmapCodec:
         self.offset_radius = float(offset_radius)
         self.offsets = None
         if offset_radius > 0:
-            from posekit.codecs.offsets import OffsetCodec
-
             self.offsets = OffsetCodec(self.input_size, self.heatmap_size, radius=offset_radius)
 
     def __repr__(self) -> str:

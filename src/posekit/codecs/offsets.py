@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posekit.codecs import input_to_heatmap, joint_weights, strides
-from posekit.codecs.heatmap import as_numpy
+from posekit.codecs import as_numpy, input_to_heatmap, joint_weights, strides
 
 
 class OffsetCodec:

@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from posekit.codecs import heatmap_to_input, input_to_heatmap, joint_weights
-from posekit.codecs.heatmap import as_numpy, dark_refine, gaussian_heatmaps
+from posekit.codecs import as_numpy, heatmap_to_input, input_to_heatmap, joint_weights
+from posekit.codecs.heatmap import dark_refine, gaussian_heatmaps
 
 
 def find_peaks(heatmap: np.ndarray, threshold: float) -> np.ndarray:

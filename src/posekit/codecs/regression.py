@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posekit.codecs import joint_weights
-from posekit.codecs.heatmap import as_numpy
+from posekit.codecs import as_numpy, joint_weights
 
 
 class RegressionCodec:

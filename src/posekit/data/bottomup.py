@@ -36,8 +36,9 @@ import torch
 
 from posekit.codecs import input_to_heatmap
 from posekit.codecs.paf import PAFCodec
-from posekit.data.compose import SceneComposer, extent_box
+from posekit.data.compose import SceneComposer
 from posekit.data.detection import PARTIAL_CONTEXT, DetectionDataset, transform_boxes
+from posekit.data.silhouette import extent_box
 from posekit.data.transforms import apply_affine
 from posekit.preprocess import letterbox_matrix, network_input, normalize_image
 from posekit.skeletons import Skeleton

@@ -6,11 +6,11 @@ in training, plus the person's keypoints in output pixels and the targets of the
 
 Speed: decoding JPEGs dominates a naive loader. With ``cache=True`` every person's neighbourhood
 (base region x ``cache_margin``) is decoded once and stored as a uint8 crop of ``cache_res`` pixels on
-its longer side in one (N, Hc, Wc, 3) array, saved under ``cache_dir`` (keyed by a hash of image paths,
-keypoints and parameters) and memory-mapped on later runs. Items are then warped from the cached crop
-with the composed matrix (image -> cache -> output), which equals warping from the original image up to
-interpolation, except that pixels beyond the cached neighbourhood come out black (choose
-``cache_margin`` >= ``augment.max_extent()`` to lose none).
+its longer side in one (N, Hc, Wc, 3) array, saved under ``cache_dir`` (keyed by a hash of the image
+files' paths, sizes and modification times, the crop boxes and parameters) and memory-mapped on later
+runs. Items are then warped from the cached crop with the composed matrix (image -> cache -> output),
+which equals warping from the original image up to interpolation, except that pixels beyond the cached
+neighbourhood come out black (choose ``cache_margin`` >= ``augment.max_extent()`` to lose none).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from posekit.data.silhouette import body_mask
 from posekit.data.transforms import (
     AffineParams,
     TopDownAugment,
@@ -95,6 +96,17 @@ def person_box(person: Person, source: str = "keypoints") -> np.ndarray | None:
     if ok(second):
         return second
     return None
+
+
+def _file_stamp(path: str | os.PathLike) -> bytes:
+    """An image file's size and modification time (ns) as cache-key bytes: cheap (one ``stat``, the
+    content is not read) and changed by any rewrite of the file. A missing file stamps as such (its
+    error comes when it is decoded)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return b"missing"
+    return f"{st.st_size}:{st.st_mtime_ns}".encode()
 
 
 def _apply_cut(crop: np.ndarray, kps: np.ndarray, M: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,12 +247,17 @@ class PoseDataset(Dataset):
         return affine_matrix(self.centers[index], self.sizes[index] * self.cache_margin, (Wc, Hc))
 
     def cache_key(self) -> str:
-        """Hash of everything the cached crops depend on."""
+        """Hash of everything the cached crops depend on: the crop geometry, and each image file's path,
+        size and modification time (:func:`_file_stamp`), so an edited photo is never served stale."""
         h = hashlib.sha1()
         h.update(repr((_CACHE_VERSION, self.output_size, self.padding, self.cache_margin, self.cache_res,
                        self.cache_shape)).encode())
+        stamps: dict[int, bytes] = {}
         for (si, _), c, s in zip(self.items, self.centers, self.sizes, strict=True):
+            if si not in stamps:
+                stamps[si] = _file_stamp(self.samples[si].image_path)
             h.update(str(self.samples[si].image_path).encode())
+            h.update(stamps[si])
             h.update(np.round(c, 4).tobytes())
             h.update(np.round(s, 4).tobytes())
         return h.hexdigest()[:20]
@@ -393,11 +410,9 @@ class PoseDataset(Dataset):
 
     def _paste_occluder(self, crop: np.ndarray, index: int, rng: np.random.Generator
                         ) -> tuple[np.ndarray, np.ndarray]:
-        """Paste another training person (cut out with :func:`posekit.data.compose.body_mask`) over the crop,
+        """Paste another training person (cut out with :func:`posekit.data.silhouette.body_mask`) over the crop,
         beside or across the centre, at 0.65-1.25x the crop person's scale: the other people of users'
         photos. Returns (new crop, the occluder's mask (H, W) in [0, 1])."""
-        from posekit.data.compose import body_mask
-
         j = int(rng.integers(len(self) - 1))
         j += j >= index
         W, H = self.output_size

@@ -4,7 +4,7 @@ Three kinds of item, mixed in one index space:
 
 * real photos whose people have annotated boxes (COCO ``bbox``; crowd regions become ignore regions);
 * real single-person images without boxes (LSP, LSPet): the box is the person's extent estimated from
-  their keypoints (:func:`posekit.data.compose.extent_box`) -- these images may hold other, unlabelled
+  their keypoints (:func:`posekit.data.silhouette.extent_box`) -- these images may hold other, unlabelled
   people in the background, a known source of label noise;
 * real photos where only some people are annotated (MPII: one or two people of a crowded photo): their
   keypoint-extent boxes are targets, and only the surroundings of those people (the box grown
@@ -29,8 +29,9 @@ import torch
 from torch.utils.data import Dataset
 
 from posekit.codecs.boxes import CenterBoxCodec
-from posekit.data.compose import OVERLAPS, SceneComposer, extent_box
+from posekit.data.compose import OVERLAPS, SceneComposer
 from posekit.data.dataset import read_image
+from posekit.data.silhouette import extent_box
 from posekit.data.transforms import photometric_jitter
 from posekit.preprocess import letterbox, letterbox_matrix, normalize_image
 from posekit.types import Sample

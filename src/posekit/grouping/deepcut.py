@@ -348,10 +348,10 @@ def training_images(parts, scenes, radius: float = 0.3, min_radius: float = 4.0,
         as set).
     scenes: iterable of (image uint8 BGR, people: list of (K, 3) x, y, v in image pixels) -- every person of the
         image annotated (composed scenes). radius: a candidate matches a ground-truth joint within
-        ``max(min_radius, radius x person_scale)`` network-input pixels (:func:`~posekit.data.compose.person_scale`:
+        ``max(min_radius, radius x person_scale)`` network-input pixels (:func:`~posekit.data.silhouette.person_scale`:
         the torso length). threshold, max_per_class, max_candidates: as :func:`candidates` (as at inference).
     """
-    from posekit.data.compose import person_scale
+    from posekit.data.silhouette import person_scale
     from posekit.data.transforms import apply_affine
     from posekit.preprocess import letterbox_matrix, network_input
 

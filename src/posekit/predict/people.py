@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posekit.metrics import oks
+from posekit.coco_eval import oks
 from posekit.types import box_from_keypoints
 
 
