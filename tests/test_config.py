@@ -55,3 +55,10 @@ def test_the_crop_cache_folder_follows_posekit_cache(monkeypatch, tmp_path):
     assert resolve_cache_dir("") is None  # "" keeps the cache in memory
     monkeypatch.delenv("POSEKIT_CACHE")
     assert resolve_cache_dir(default) == Path("~/.cache/posekit").expanduser()
+
+
+def test_an_empty_override_is_the_empty_string():
+    from posekit.config import apply_overrides
+
+    overridden = apply_overrides({"predict": {"detector": "detector"}}, ["predict.detector="])
+    assert overridden == {"predict": {"detector": ""}}

@@ -263,12 +263,13 @@ def to_dict(cfg: Any) -> dict:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML (``1e-3`` -> float)."""
+    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML (``1e-3`` -> float); an empty
+    value is the empty string (``predict.detector=``: no detector), not YAML's null."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key.path=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
+        value = yaml.safe_load(raw) if raw.strip() else ""
         node = data
         parts = key.split(".")
         for p in parts[:-1]:

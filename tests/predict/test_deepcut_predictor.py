@@ -1,5 +1,5 @@
-"""DeepCutPredictor (infer.py): hand-built part maps of two people come out as those two people in image pixels,
-with each image's cost recorded; a DeepCut weights file naming a tiny part network goes through save ->
+"""DeepCutPredictor (posekit.predict.deepcut): hand-built part maps of two people come out as those two people in
+image pixels, with each image's cost recorded; a DeepCut weights file naming a tiny part network goes through save ->
 load_model -> predict, the deepcut.* overrides, and the CLI's predict / eval (random weights: plumbing, not
 accuracy)."""
 
@@ -84,6 +84,18 @@ def test_hand_built_maps_give_both_people_in_image_pixels_and_the_cost_is_record
     assert stats["seconds"] >= stats["ilp_seconds"] > 0 and stats["network_seconds"] >= 0
     summary = predictor.runtime_summary()
     assert summary["inputs"] == 1 and summary["time_limit_hits"] == 0 and summary["max_candidates"] == 28
+
+
+def test_the_cost_record_stays_bounded_over_a_long_video(pairwise, monkeypatch):
+    import posekit.predict.deepcut as deepcut
+
+    monkeypatch.setattr(deepcut, "STATS_WINDOW", 3)
+    predictor = DeepCutPredictor(FieldModel([_person(0.5, (20, 20))]), CODEC, LSP14, pairwise, device="cpu",
+                                 flip_test=False)
+    for _ in range(5):  # five frames
+        predictor.predict(np.zeros((128, 128, 3), np.uint8))
+    assert len(predictor.stats) == 3  # the latest three kept
+    assert predictor.runtime_summary()["inputs"] == 5  # counted over all
 
 
 def test_a_mismatched_pairwise_model_is_refused(pairwise):

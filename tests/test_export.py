@@ -1,5 +1,5 @@
-"""ONNX export and the ONNX Runtime backend (posekit.runtime.onnx, posekit.export): every registered network exports or
-fails clearly, the exported default pipeline gives PyTorch's keypoints, the CLI round trip, int8."""
+"""ONNX export and the ONNX Runtime backend (posekit.runtime.onnx, posekit.export): every registered network
+exports or fails clearly, the exported default pipeline gives PyTorch's keypoints, the CLI round trip, int8."""
 
 from __future__ import annotations
 
