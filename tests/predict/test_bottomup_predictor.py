@@ -1,6 +1,6 @@
 """BottomUpPredictor (posekit.predict.bottomup) for part affinity field models: hand-built fields decode into the
-right people in image pixels (with and without the flip test, whole images and boxes), and a tiny checkpoint goes through
-load_model, ONNX Runtime and the CLI's predict / eval unchanged (random weights: plumbing, not accuracy)."""
+right people in image pixels (with and without the flip test, whole images and boxes), and a tiny checkpoint goes
+through load_model, ONNX Runtime and the CLI's predict / eval unchanged (random weights: plumbing, not accuracy)."""
 
 import json
 
