@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from bench_utils import git_revision
 
 from posekit.viz import new_figure, plot_pck_curves, save_figure
 
@@ -81,6 +82,7 @@ def write_report(rows: list[dict]) -> None:
     by_name = {r["name"]: r for r in rows}
     summary = {
         "date": datetime.date.today().isoformat(),
+        "git_revision": git_revision(),  # the rows carry their own
         "data": "train LSP train (1-1000) + LSPet (10,000), 5 % of the images held out for validation "
                 "(data.val_seed 0, the same for every row); scored on LSP test (1001-2000), 1000 people",
         "protocol": "whole images, no ground-truth boxes (Predictor.predict: HOG candidates, 2 re-crop passes, "

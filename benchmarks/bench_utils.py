@@ -1,5 +1,5 @@
-"""Helpers shared by the benchmark scripts: the machine's description, latency medians and a
-training run's cost read back from its metrics.jsonl."""
+"""Helpers shared by the benchmark scripts: where a figure was measured (:func:`provenance`: git revision, date,
+machine), latency medians and a training run's cost read back from its metrics.jsonl."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime
 import json
 import platform
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -18,12 +19,30 @@ ROWS_DIR = Path(__file__).parent / "algorithms"
 
 
 def save_row(row: dict) -> dict:
-    """Stamp a comparison row with today's date and the machine, write it to ``algorithms/<name>.json``
-    and return it."""
-    row = {**row, "date": datetime.date.today().isoformat(), "machine": machine()}
+    """Stamp a comparison row with :func:`provenance` (git revision, date, machine), write it to
+    ``algorithms/<name>.json`` and return it."""
+    row = {**row, **provenance()}
     ROWS_DIR.mkdir(parents=True, exist_ok=True)
     (ROWS_DIR / f"{row['name']}.json").write_text(json.dumps(row, indent=1))
     return row
+
+
+def git_revision() -> str:
+    """The commit the measured code is at (``git rev-parse HEAD`` of this repository), with ``-dirty`` appended when
+    ``src/`` or ``configs/`` hold uncommitted changes; ``"unknown"`` outside a git checkout."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "configs"],
+                               cwd=repo, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def provenance() -> dict:
+    """{"git_revision", "date", "machine"}: what every benchmark JSON records about where its figures come from."""
+    return {"git_revision": git_revision(), "date": datetime.date.today().isoformat(), "machine": machine()}
 
 
 def machine() -> str:

@@ -15,14 +15,13 @@ Writes ``--out`` (JSON: every cell, the means, the choice).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import statistics
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 from crowds import NS, OVERLAP_LEVELS, run_method, score_cell
 
 from posekit.api import load_model
@@ -66,7 +65,7 @@ def main() -> None:
              for side in args.sizes}
     best = max(means.values())
     chosen = min(side for side, m in means.items() if m >= best - args.tolerance)
-    report = {"date": datetime.date.today().isoformat(), "machine": machine(),
+    report = {**provenance(),
               "command": "python benchmarks/bottomup_input_size.py " + " ".join(
                   [f"--weights {args.weights}", f'--config "{args.config}"', f"--data {args.data}",
                    "--sizes " + " ".join(map(str, args.sizes)), f"--scenes {args.scenes}",

@@ -18,7 +18,6 @@ scored. One thread throughout (``torch.set_num_threads(1)``, OMP_NUM_THREADS=1).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -341,10 +340,12 @@ VARIANTS = {
 
 def record_analysis(key: str, value: dict) -> None:
     """Add one analysis to benchmarks/classic_analysis.json (what benchmarks/classic.md quotes)."""
+    from bench_utils import provenance
+
     path = HERE / "classic_analysis.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     data[key] = value
-    data["date"] = datetime.date.today().isoformat()
+    data.update(provenance())
     path.write_text(json.dumps(data, indent=1))
     print(json.dumps(value, indent=1))
     print(f"-> {path}")

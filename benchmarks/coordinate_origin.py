@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 
 from posekit import metrics
 from posekit.api import load_model
@@ -120,7 +120,7 @@ def main() -> None:
                "reading": "1-based" if abs(diff + 1) < abs(diff) else "0-based"}
         rows.append(row)
         print(row, flush=True)
-    Path(args.out).write_text(json.dumps({"model": args.model, "config": args.config, "machine": machine(),
+    Path(args.out).write_text(json.dumps({"model": args.model, "config": args.config, **provenance(),
                                           "images": args.images,
                                           "command": "python benchmarks/coordinate_origin.py "
                                                      f"--model {args.model} --config {args.config} "

@@ -29,7 +29,6 @@ half their difference).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import statistics
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 
 import posekit.coco_eval as coco_eval
 from posekit.api import load_model
@@ -109,7 +108,7 @@ def main() -> None:
     if args.deepcut:
         methods["deepcut"] = (args.deepcut, [])
     coco = load("coco", data / "coco_mini", split="val2017")
-    report = {"date": datetime.date.today().isoformat(), "machine": machine(), "backend": args.backend,
+    report = {**provenance(), "backend": args.backend,
               "command": "python benchmarks/crowds.py " + " ".join(
                   [f"--data {args.data}"] + ([f"--paf {args.paf}"] if args.paf else [])
                   + ([f"--deepcut {args.deepcut} --deepcut-max-n {args.deepcut_max_n}"] if args.deepcut else [])

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 
 from posekit.api import load_model
 from posekit.data import load
@@ -132,7 +132,7 @@ def cmd_timing(args: argparse.Namespace) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"model": str(args.model), "settings": predictor.settings,
                                                "command": "python benchmarks/deepcut.py " + " ".join(sys.argv[1:]),
-                                               "date": time.strftime("%Y-%m-%d"), "machine": machine(),
+                                               **provenance(),
                                                "overlap": args.overlap, "split": args.split, "rows": rows,
                                                "oks_ap": ap}, indent=1))
         print(f"-> {args.json}")

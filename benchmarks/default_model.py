@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import datetime
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import machine, median_ms, training_summary
+from bench_utils import median_ms, provenance, training_summary
 
 from posekit.api import load_model
 from posekit.complexity import count_macs, count_params
@@ -88,8 +87,7 @@ def main() -> None:
     macs = count_macs(predictor.model, (w, h))
     result = {
         "model": args.model,
-        "date": datetime.date.today().isoformat(),
-        "machine": machine(),
+        **provenance(),
         "command": "python benchmarks/default_model.py " + " ".join(
             f"--{k.replace('_', '-')} {x}" for k, v in vars(args).items() if v not in (None, [])
             for x in (v if isinstance(v, list) else [v])),

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import machine, median_ms
+from bench_utils import median_ms, provenance
 
 from posekit.api import load_model
 from posekit.config import load_config
@@ -180,7 +180,7 @@ def main() -> None:
         report["backends"][name] = row
         print(name, {k: v for k, v in row.items() if k != "speed"}, flush=True)
     torch.set_num_threads(2)
-    report["machine"] = machine()
+    report.update(provenance())
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     out.with_name(out.name + "_table.md").write_text(markdown(report))

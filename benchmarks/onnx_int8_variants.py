@@ -12,7 +12,6 @@ images (PCK@0.2), beside the float32 export; with the median ms per image on tho
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import statistics
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 from onnx_backends import CONFIG
 
 from posekit.api import load_model
@@ -68,7 +67,7 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     out = Path(__file__).parent / "onnx_int8_variants.json"
-    out.write_text(json.dumps({"date": datetime.date.today().isoformat(), "machine": machine(),
+    out.write_text(json.dumps({**provenance(),
                                "command": f"python benchmarks/onnx_int8_variants.py --data {args.data}",
                                "heldout_images": len(held_out), "rows": rows}, indent=2))
     print("->", out)

@@ -20,12 +20,11 @@ Writes ``person_threshold_tradeoff.json``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 from pathlib import Path
 
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 
 from posekit.api import load_model
 from posekit.config import load_config
@@ -77,7 +76,7 @@ def main() -> None:
                "heldout_images_without_person": sum(not model.predict(p) for p in held_out)}
         rows.append(row)
         print(row, flush=True)
-    report = {"date": datetime.date.today().isoformat(), "machine": machine(),
+    report = {**provenance(),
               "command": f"python benchmarks/person_threshold_tradeoff.py --data {args.data}",
               "person_free_coco_train_photos": len(person_free), "held_out_backgrounds": len(backgrounds),
               "held_out_person_images": len(held_out),

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 
 import posekit.coco_eval as coco_eval
 import posekit.metrics as metrics
@@ -259,8 +259,7 @@ def main() -> None:
         return remeasure_speed(args, data)
     predictor = load_model(args.model, device="cpu", overrides=args.set, backend=args.backend)
     lim = (lambda x: x[: args.limit]) if args.limit else (lambda x: x)
-    report: dict = {"model": args.model, "overrides": args.set, "backend": args.backend, "machine": machine(),
-                    "date": datetime.date.today().isoformat(),
+    report: dict = {"model": args.model, "overrides": args.set, "backend": args.backend, **provenance(),
                     "command": "python benchmarks/real_photos.py " + " ".join(
                         [f"--model {args.model}", f"--threads {args.threads}"] + [f"--set {s}" for s in args.set]
                         + ([f"--backend {args.backend}"] if args.backend != "torch" else [])

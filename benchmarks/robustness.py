@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 
 from posekit import metrics
 from posekit.data import load, with_images
@@ -239,7 +238,7 @@ def main() -> None:
                + ("" if Path(args.out) == default_out else f" --out {args.out}"))
     report = {"model": args.model, "dataset": args.dataset, "metric": metric, "images": args.images,
               "clean": round(clean, 2), "severities": {k: SEVERITIES[k] for k in rows}, "results": summary,
-              "machine": machine(), "date": datetime.date.today().isoformat(), "command": command}
+              **provenance(), "command": command}
     if args.dataset == "lsp":
         report["clean_pck@0.2"] = report["clean"]  # the key the first tables were written with
     out = Path(args.out)

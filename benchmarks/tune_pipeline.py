@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 
 from posekit.api import load_model
 from posekit.checkpoint import safe_load
@@ -142,7 +142,7 @@ def main() -> None:
     elif not args.pair_only:
         grid(run, best, offsets)
     a, b, cal = fits[chosen["detector"]]
-    Path(args.out).write_text(json.dumps({"machine": machine(), "calibration": [a, b], "calibration_fit": cal,
+    Path(args.out).write_text(json.dumps({**provenance(), "calibration": [a, b], "calibration_fit": cal,
                                           "pose": chosen["pose"], "detector": chosen["detector"],
                                           "candidates": {"pose": args.pose, "detector": args.detector},
                                           "pair_only": args.pair_only, "overlap_only": args.overlap_only,

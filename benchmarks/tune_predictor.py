@@ -9,14 +9,13 @@ scored; the JSON (default predictor_tuning.json) lists them and the best by PCK@
 from __future__ import annotations
 
 import argparse
-import datetime
 import itertools
 import json
 import sys
 from pathlib import Path
 
 import torch
-from bench_utils import machine
+from bench_utils import provenance
 
 from posekit.api import load_model
 from posekit.config import load_config
@@ -51,7 +50,7 @@ def main() -> None:
                      "pck@0.2": m["pck@0.2"], "auc": m["auc"], "per_part": m["per_part"]})
         print(rows[-1], flush=True)
     argv = " ".join(sys.argv[1:])
-    report = {"date": datetime.date.today().isoformat(), "model": args.model, "machine": machine(),
+    report = {**provenance(), "model": args.model,
               "split": f"validation ({len(val)} images held out of LSP train + LSPet, seed {cfg.data.val_seed})",
               "protocol": "whole images, no ground-truth boxes, flip test", "rows": rows,
               "chosen": max(rows, key=lambda r: r["pck@0.2"]),
