@@ -52,6 +52,13 @@ ENTRIES: tuple[ZooEntry, ...] = (
              "d22ccc61484c4f966bac5480da42f0c284d53e19f51d147e2c7ac5c2cee9ea02", 6535151, MIT,
              "CenterNet person detector, round 2 (step 1000), calibrated scores; default's first stage",
              "COCO-mini val box AP 6.09, AP@.5 10.27", _REAL, "README.md, benchmarks/real_photos.md"),
+    ZooEntry("yolox-nano", DETECTOR, "-", "yolox-nano.onnx",
+             "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14", 3660092, "Apache-2.0",
+             "YOLOX-nano (Megvii), COCO-trained, 416 px, ONNX Runtime; off-the-shelf detector stage "
+             "(weights/yolox-nano.NOTICE.txt)",
+             "COCO box AP 25.8 over all 80 classes (Megvii's figure, not measured here)",
+             "posekit predict photo.jpg --set predict.detector=yolox-nano --set predict.detector_threshold=0.1",
+             "src/posekit/weights/yolox-nano.NOTICE.txt"),
     ZooEntry("grmi-p5-2026-11-29", TOP_DOWN, "lsp14", "grmi-p5-2026-11-29.pt",
              "45ec56280d524428ecb3ab5d7ef3d4c4652e3c25a842462f18a40df57db72b8d", 6310395, MIT,
              "the G-RMI pose network ps_cnn and paf are built on (today's default: the same file)",

@@ -15,7 +15,7 @@ from posekit.codecs.boxes import CenterBoxCodec
 from posekit.config import Config, PredictConfig, build_codec, build_model
 from posekit.predict.base import Predictor
 from posekit.predict.bottomup import BottomUpPredictor
-from posekit.predict.detectors import CenterNetDetector
+from posekit.predict.detectors import CenterNetDetector, PersonDetector, YoloxDetector
 from posekit.predict.topdown import TopDownPredictor
 from posekit.runtime.onnx import OnnxNetwork, read_manifest
 from posekit.skeletons import get_skeleton
@@ -36,10 +36,14 @@ def detector_codec(cfg: Config, calibration) -> CenterBoxCodec:
 
 
 def load_detector(name_or_path: str | Path, device: str | None = None, size: int = PredictConfig.detector_size,
-                  threshold: float = PredictConfig.detector_threshold) -> CenterNetDetector:
-    """A :class:`~posekit.predict.detectors.CenterNetDetector` from a zoo name (``"detector"``) or a checkpoint
-    path. The score calibration fitted on validation (``calibration`` in the checkpoint, if any) is applied."""
+                  threshold: float = PredictConfig.detector_threshold, threads: int | None = None) -> PersonDetector:
+    """A person detector from a zoo name (``"detector"``, ``"yolox-nano"``) or a path: a posekit CenterNet
+    checkpoint (:class:`~posekit.predict.detectors.CenterNetDetector`, its score calibration fitted on validation
+    applied; ``size``: its input side) or a YOLOX ONNX file (:class:`~posekit.predict.detectors.YoloxDetector`,
+    run by ONNX Runtime with ``threads``)."""
     path = locate(name_or_path)
+    if path.suffix == ".onnx":
+        return YoloxDetector(path, threshold=threshold, threads=threads)
     state = read_checkpoint(path)
     _, cfg = stored_config(state)
     if cfg.data.kind != "detection":
@@ -57,7 +61,7 @@ def torch_predictor(path: Path, state: dict, overrides: list[str] | None, device
     model = build_model(cfg)
     load_state(model, state, path)
 
-    def detector() -> CenterNetDetector | None:
+    def detector() -> PersonDetector | None:
         name = cfg.predict.detector
         return load_detector(detector_path(name, path), device, cfg.predict.detector_size,
                              cfg.predict.detector_threshold) if name else None
@@ -77,10 +81,12 @@ def onnx_predictor(folder: Path, overrides: list[str] | None, threads: int | Non
     config, cfg = stored_config({"config": manifest["pose"]["config"]}, overrides)
     model = OnnxNetwork(folder / manifest["pose"]["file"], threads)
 
-    def detector() -> CenterNetDetector | None:
+    def detector() -> PersonDetector | None:
         det = manifest.get("detector")
         if not det or not cfg.predict.detector:
             return None
+        if det.get("kind") == "yolox":
+            return YoloxDetector(folder / det["file"], threshold=cfg.predict.detector_threshold, threads=threads)
         _, det_cfg = stored_config({"config": det["config"]})
         return CenterNetDetector(OnnxNetwork(folder / det["file"], threads),
                                  detector_codec(det_cfg, det["calibration"]), device="cpu",
@@ -89,11 +95,11 @@ def onnx_predictor(folder: Path, overrides: list[str] | None, threads: int | Non
     return assemble(cfg, config, model, detector, "cpu", predictor_kwargs)
 
 
-def assemble(cfg: Config, config: dict, model, detector: Callable[[], CenterNetDetector | None],
+def assemble(cfg: Config, config: dict, model, detector: Callable[[], PersonDetector | None],
              device: str | None, predictor_kwargs: dict) -> Predictor:
     """The predictor for a pose network (PyTorch module or ONNX Runtime network) and its stored config: the
     settings stored with the weights unless ``predictor_kwargs`` says otherwise; ``detector`` builds the person
-    detector (called only when ``predictor_kwargs`` names none). A bottom-up model (``data.kind: bottomup``)
+    detector (called only when ``predictor_kwargs`` names none; a name there is loaded by :func:`load_detector`). A bottom-up model (``data.kind: bottomup``)
     gets a :class:`~posekit.predict.bottomup.BottomUpPredictor`, any other a
     :class:`~posekit.predict.topdown.TopDownPredictor`."""
     codec = build_codec(cfg)
@@ -118,4 +124,8 @@ def assemble(cfg: Config, config: dict, model, detector: Callable[[], CenterNetD
         predictor_kwargs.setdefault(key, value)
     if "detector" not in predictor_kwargs:
         predictor_kwargs["detector"] = detector()
+    elif isinstance(predictor_kwargs["detector"], (str, Path)):  # a detector named in the options
+        name = predictor_kwargs["detector"]
+        predictor_kwargs["detector"] = load_detector(name, device, cfg.predict.detector_size,
+                                                     cfg.predict.detector_threshold) if name else None
     return TopDownPredictor(model, codec, skeleton, device=device, **predictor_kwargs)

@@ -5,6 +5,8 @@ object with this ``detect`` method can stand in (:class:`PersonDetector` below, 
 
 - :class:`CenterNetDetector`: posekit's trained CenterNet (:mod:`posekit.models.centernet`), PyTorch or its
   ONNX export;
+- :class:`YoloxDetector`: Megvii's YOLOX-nano trained on COCO (Ge et al. 2021), an off-the-shelf detector run by
+  ONNX Runtime, as G-RMI used an off-the-shelf COCO detector (its person class only);
 - :class:`HOGDetector`: OpenCV's HOG + linear SVM people detector (Dalal & Triggs 2005), for models that
   ship without a detector.
 
@@ -19,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from posekit.codecs.boxes import CenterBoxCodec
+from posekit.codecs.boxes import CenterBoxCodec, nms
 from posekit.preprocess import boxes_to_image, input_size_for, letterbox, letterbox_matrix, normalize_image
 from posekit.runtime.device import default_device
 
@@ -64,6 +66,64 @@ class CenterNetDetector:
                                      out["offsets"][0].cpu().numpy(), threshold=self.threshold,
                                      iou_threshold=self.iou_threshold, max_boxes=self.max_boxes)
         return clip_boxes(boxes_to_image(boxes, M), image.shape), scores
+
+
+class YoloxDetector:
+    """Person boxes from a YOLOX ONNX export (the Megvii export format: input "images" (1, 3, S, S) float32 BGR
+    pixel values 0-255, the photo resized by one factor to fit S x S and placed top-left on grey 114; output
+    (1, A, 5 + 80): per anchor point of the stride-8, 16 and 32 grids, box centre and log size in grid units,
+    objectness, 80 COCO class probabilities).
+
+    A box's score is objectness x person probability (COCO class 0); boxes scoring ``threshold`` or more are kept
+    after greedy NMS at ``iou_threshold`` (YOLOX's own 0.45), at most ``max_boxes``.
+    """
+
+    def __init__(self, path, threshold: float = 0.1, iou_threshold: float = 0.45, max_boxes: int = 30,
+                 threads: int | None = None) -> None:
+        from posekit.runtime.onnx import OnnxNetwork
+
+        self.path = path
+        self.network = OnnxNetwork(path, threads)
+        shape = self.network.session.get_inputs()[0].shape
+        self.size = int(shape[2])
+        self.threshold = float(threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.max_boxes = int(max_boxes)
+        self._grid = _anchor_grid(self.size)
+
+    def network_input(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """((1, 3, S, S) float32 input, resize factor) for a uint8 BGR image."""
+        h, w = image.shape[:2]
+        ratio = min(self.size / h, self.size / w)
+        resized = cv2.resize(image, (int(w * ratio), int(h * ratio)), interpolation=cv2.INTER_LINEAR)
+        canvas = np.full((self.size, self.size, 3), 114, np.uint8)
+        canvas[: resized.shape[0], : resized.shape[1]] = resized
+        return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32), ratio
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, ratio = self.network_input(image)
+        (out,) = self.network(torch.from_numpy(x)).values()
+        pred = out[0].numpy().astype(np.float64)
+        cells, strides = self._grid
+        centre = (pred[:, :2] + cells) * strides
+        size = np.exp(np.clip(pred[:, 2:4], -10, 10)) * strides
+        scores = pred[:, 4] * pred[:, 5]  # objectness x P(person)
+        keep = scores >= self.threshold
+        boxes = np.concatenate([centre[keep] - size[keep] / 2, size[keep]], axis=1) / ratio
+        scores = scores[keep]  # (boxes in COCO's bbox frame, as posekit reads COCO's annotated boxes)
+        order = nms(boxes, scores, self.iou_threshold)[: self.max_boxes]
+        return clip_boxes(boxes[order], image.shape), scores[order]
+
+
+def _anchor_grid(size: int, strides: tuple[int, ...] = (8, 16, 32)) -> tuple[np.ndarray, np.ndarray]:
+    """((A, 2) cell x, y, (A, 1) stride) of YOLOX's anchor points, in its output's order."""
+    cells, steps = [], []
+    for stride in strides:
+        n = size // stride
+        ys, xs = np.mgrid[0:n, 0:n]
+        cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
+        steps.append(np.full((n * n, 1), stride))
+    return np.concatenate(cells).astype(np.float64), np.concatenate(steps).astype(np.float64)
 
 
 class HOGDetector:
