@@ -99,9 +99,9 @@ def assemble(cfg: Config, config: dict, model, detector: Callable[[], PersonDete
              device: str | None, predictor_kwargs: dict) -> Predictor:
     """The predictor for a pose network (PyTorch module or ONNX Runtime network) and its stored config: the
     settings stored with the weights unless ``predictor_kwargs`` says otherwise; ``detector`` builds the person
-    detector (called only when ``predictor_kwargs`` names none; a name there is loaded by :func:`load_detector`). A bottom-up model (``data.kind: bottomup``)
-    gets a :class:`~posekit.predict.bottomup.BottomUpPredictor`, any other a
-    :class:`~posekit.predict.topdown.TopDownPredictor`."""
+    detector (called only when ``predictor_kwargs`` names none; a name there is loaded by :func:`load_detector`).
+    A bottom-up model (``data.kind: bottomup``) gets a :class:`~posekit.predict.bottomup.BottomUpPredictor`, any
+    other a :class:`~posekit.predict.topdown.TopDownPredictor`."""
     codec = build_codec(cfg)
     skeleton = get_skeleton(cfg.model.skeleton)
     predictor_kwargs = dict(predictor_kwargs)
