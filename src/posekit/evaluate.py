@@ -27,19 +27,22 @@ from posekit.types import Person, Sample, box_from_keypoints
 
 #: what a --gt-boxes figure used, per dataset format (reported with every figure)
 GT_BOX_SOURCES = {
-    "mpii": "MPII annotated centre/scale (crop side 200 x scale of valid.h5, i.e. the official 200 x scale x 1.25)",
+    "mpii": "MPII annotated centre/scale: box side 200 x scale, cropped x 1.25 (the protocol's 200 x scale x 1.25)",
     "coco": "COCO annotated bbox, enlarged x 1.25 at crop time",
 }
+#: the MPII protocol's crop: side 200 x scale x MPII_CROP about the annotated centre
+MPII_CROP = 1.25
 KEYPOINT_BOX_SOURCE = "tight box around the ground-truth keypoints x 1.25 (the images are person-centred crops)"
 
 
 def gt_box(person: Person, fmt: str, padding: float = 1.25) -> np.ndarray | None:
     """The person box the dataset's protocol hands a top-down method (PROTOCOLS.md), as (x, y, w, h) in
-    image pixels *before* the predictor's ``padding``: MPII -> a square of side 200 x ``scale`` / padding
-    about ``center`` (so the crop is the reference code's 200 x scale); COCO -> the annotated ``bbox``;
+    image pixels *before* the predictor's ``padding``: MPII -> a square about ``center`` whose crop (x ``padding``)
+    is the protocol's and the reference code's 200 x scale x 1.25 (:data:`MPII_CROP`; until 2026-12-02 the crop
+    was 200 x scale, tighter than the protocol); COCO -> the annotated ``bbox``;
     others (LSP, LSPet, JHMDB: person-centred crops with no box) -> the keypoints' tight box."""
     if fmt == "mpii" and "center" in person.extra and person.extra.get("scale"):
-        side = 200.0 * float(person.extra["scale"]) / padding
+        side = 200.0 * float(person.extra["scale"]) * MPII_CROP / padding
         c = np.asarray(person.extra["center"], dtype=np.float64)
         return np.array([c[0] - side / 2, c[1] - side / 2, side, side])
     if fmt == "coco":
