@@ -1,4 +1,4 @@
-"""``posekit`` command line: data stats/show, train, eval, predict, demo, export, models.
+"""``posekit`` command line: data stats/show/prepare, train, eval, predict, demo, export, models.
 
 Errors a user can cause (bad paths, malformed files, bad config keys) print one clear line naming the
 file and exit with status 2, never a bare traceback.
@@ -52,6 +52,29 @@ def _cmd_data_show(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else _default_out("sample.png")
     save_image(out, image)
     print(f"{sample.image_path} ({len(sample.people)} people, skeleton {sample.skeleton.name}) -> {out}")
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> None:
+    from posekit.config import resolve_data_root
+    from posekit.data.prepare import prepare_coco_person, read_coco_image_ids, read_id_list
+
+    root = resolve_data_root("")
+    splits = Path(args.splits) if args.splits else root / "coco_person"
+    mini_val = Path(args.coco_mini_val or root / "coco_mini/annotations/person_keypoints_val2017.json")
+    result = prepare_coco_person(args.images, args.labels, args.out, test_ids=read_id_list(splits / "test_ids.txt"),
+                                 reserved_ids=read_id_list(splits / "reserved_ids.txt"),
+                                 mini_val_ids=read_coco_image_ids(mini_val), val_fraction=args.val_fraction,
+                                 seed=args.seed)
+    c = result.counts
+    print(f"coco-person -> {args.out} (person_keypoints_{{train,val,test}}.json, summary.json)")
+    print(f"  photos found {c['photos_found']}, label files {c['label_files']}; skipped: "
+          f"{c['photos_without_labels']} photos without labels, {c['labels_without_photo']} label files without a "
+          f"photo, {c['reserved_left_out']} reserved, {c['coco_mini_val_left_out']} COCO-mini val")
+    for name in ("train", "val", "test"):
+        print(f"  {name:<5}  {c[name]['photos']:5d} photos  {c[name]['people']:5d} people  "
+              f"{c[name]['labelled_keypoints']:6d} labelled keypoints")
+    print("  area = the box's w x h (these labels carry no segmentation): OKS on this set is more lenient than "
+          "COCO's official val protocol")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -315,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
-    data = sub.add_parser("data", help="inspect labelled datasets").add_subparsers(dest="data_command",
+    data = sub.add_parser("data", help="inspect and prepare labelled datasets").add_subparsers(dest="data_command",
                                                                                    required=True)
     p = data.add_parser("stats", help="count images, people and joints", formatter_class=fmt)
     p.add_argument("spec", help="FORMAT:PATH, e.g. lsp:../shared/datasets/lsp")
@@ -327,6 +350,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=int, default=0, help="which sample")
     p.add_argument("--out", default=None, help="drawing path (default: a new temporary folder, printed)")
     p.set_defaults(func=_cmd_data_show)
+    p = data.add_parser("prepare", help="write COCO-format train/val/test JSON from photos + label files",
+                        formatter_class=fmt)
+    p.add_argument("dataset", choices=("coco-person",), help="coco-person: COCO val2017 person photos with "
+                   "YOLO-pose keypoint label files (docs/coco_person.md)")
+    p.add_argument("--images", nargs="+", required=True, help="folders of <12-digit id>.jpg photos")
+    p.add_argument("--labels", required=True, help="folder of <12-digit id>.txt label files")
+    p.add_argument("--out", required=True, help="output folder (person_keypoints_{train,val,test}.json)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training photos held out as val")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/val draw")
+    p.add_argument("--splits", default=None, help="folder with test_ids.txt and reserved_ids.txt (default: "
+                   "$POSEKIT_DATA/coco_person, else ../shared/datasets/coco_person)")
+    p.add_argument("--coco-mini-val", default=None, help="COCO-mini val2017 JSON whose photos stay out of train "
+                   "and val (default: <datasets>/coco_mini/annotations/person_keypoints_val2017.json)")
+    p.set_defaults(func=_cmd_data_prepare)
 
     p = sub.add_parser("train", help="train a model from a YAML config", formatter_class=fmt)
     p.add_argument("config", help="configs/*.yaml")
