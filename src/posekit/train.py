@@ -463,7 +463,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> TrainResu
     out = Path(t.out_dir)
     codec = build_codec(cfg)
     train_set, val_set = build_datasets(cfg, codec, progress=progress and is_main)
-    model = build_model(cfg)
+    model = build_model(cfg, pretrained=not resume)  # ImageNet weights (model.kwargs.pretrained) at the start only
     if cfg.model.init_weights and not resume:
         from posekit.infer import load_weights
 

@@ -44,7 +44,7 @@ from posekit.data.errors import DataError
 from posekit.skeletons import COCO17
 
 __all__ = ["SplitLeakError", "PreparedSplit", "check_splits", "prepare_coco_person", "read_id_list",
-           "read_yolo_pose", "split_train_val"]
+           "read_yolo_pose", "split_train_val", "summary_lines"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -255,3 +255,18 @@ def prepare_coco_person(image_dirs: Sequence[str | Path], labels_dir: str | Path
                         "labelled_keypoints": sum(a["num_keypoints"] for a in data["annotations"])}
     (out / "summary.json").write_text(json.dumps(counts, indent=2))
     return PreparedSplit(train=train, val=val, test=test, counts=counts)
+
+
+def summary_lines(counts: dict[str, Any]) -> list[str]:
+    """The counts of :func:`prepare_coco_person` as the lines ``posekit data prepare`` prints."""
+    c = counts
+    lines = ["  person_keypoints_{train,val,test}.json, summary.json",
+             f"  photos found {c['photos_found']}, label files {c['label_files']}; skipped: "
+             f"{c['photos_without_labels']} photos without labels, {c['labels_without_photo']} label files without "
+             f"a photo, {c['reserved_left_out']} reserved, {c['coco_mini_val_left_out']} COCO-mini val"]
+    for name in ("train", "val", "test"):
+        lines.append(f"  {name:<5}  {c[name]['photos']:5d} photos  {c[name]['people']:5d} people  "
+                     f"{c[name]['labelled_keypoints']:6d} labelled keypoints")
+    lines.append("  area = the box's w x h (these labels carry no segmentation): OKS on this set is more lenient "
+                 "than COCO's official val protocol")
+    return lines
