@@ -256,7 +256,8 @@ def to_dict(cfg: Any) -> dict:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML (``1e-3`` -> float)."""
+    """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML (``1e-3`` -> float). A number
+    indexes a list: ``data.train.3.path=/data/coco_person`` changes the fourth training source's path."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key.path=value")
@@ -265,11 +266,21 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         node = data
         parts = key.split(".")
         for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
+            node = _list_item(node, p, item) if isinstance(node, list) else node.setdefault(p, {})
+            if not isinstance(node, (dict, list)):
                 raise ConfigError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = value
+        if isinstance(node, list):
+            _list_item(node, parts[-1], item)
+            node[int(parts[-1])] = value
+        else:
+            node[parts[-1]] = value
     return data
+
+
+def _list_item(node: list, part: str, item: str):
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"override {item!r}: {part!r} is not an index of a list of {len(node)}")
+    return node[int(part)]
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -23,7 +23,6 @@ so the network converts that input back to ``(x - 127) / 128`` first (a fixed pe
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -41,18 +40,21 @@ _BN = {"eps": 1e-3, "momentum": 0.01}
 
 
 class Conv2dSame(nn.Conv2d):
-    """nn.Conv2d with TensorFlow's "same" padding: output = ceil(input / stride), the padding's odd pixel on
-    the right / bottom (the weights were trained so). The padding depends only on the input's parity, so a
-    traced export is exact for every input of the traced parity (posekit's inputs are multiples of 32)."""
+    """nn.Conv2d with TensorFlow's "same" padding for even input sizes (the weights were trained so): stride 1
+    pads (k - 1) / 2 each side; stride 2 pads k - 2 in all, the odd pixel on the right / bottom, giving
+    ceil(input / 2). The padding is fixed, not computed from the input's shape, so exports stay free of shape
+    arithmetic (a dynamic-size export with shape-dependent padding did not finish). posekit's inputs are
+    multiples of 32, so every stride-2 layer sees an even size; an odd size there would get one output row or
+    column fewer than TensorFlow's and the upsampling head would resize to it."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = False
+                 ) -> None:
+        super().__init__(cin, cout, kernel, stride, 0, groups=groups, bias=bias)
+        total = kernel - 1 if stride == 1 else kernel - 2
+        self.pads = [total // 2, total - total // 2] * 2  # left, right, top, bottom
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ih, iw = x.shape[-2:]
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        ph = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
-        pw = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if ph or pw:
-            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return super().forward(F.pad(x, self.pads))
 
 
 class MBConv(nn.Module):
