@@ -20,6 +20,18 @@ def test_dotted_overrides_parse_values():
     assert cfg.data.flip_prob == 0.0
 
 
+def test_overrides_index_lists_of_sources():
+    """A number indexes a list: one data source's path changes without repeating the whole list (the COCO
+    person photos of configs/simplebaseline_effl0_lsp+lspet+mpii+coco_160x160.yaml live where the user put them)."""
+    cfg = load_config("configs/simplebaseline_effl0_lsp+lspet+mpii+coco_160x160.yaml",
+                      ["data.train.3.path=/data/coco_person", "model.kwargs.pretrained=false"])
+    assert cfg.data.train[3].path == "/data/coco_person" and cfg.data.train[3].split == "train"
+    assert cfg.data.train[0].path == "lsp"
+    assert cfg.model.kwargs["backbone"] == "efficientnet_lite0"
+    with pytest.raises(ConfigError, match="not an index"):
+        load_config("configs/simplebaseline_effl0_lsp+lspet+mpii+coco_160x160.yaml", ["data.train.7.path=x"])
+
+
 def test_unknown_key_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="lrr"):
         load_config(None, ["train.lrr=1"])

@@ -1,4 +1,4 @@
-"""``posekit`` command line: data stats/show, train, eval, predict, demo, export, models.
+"""``posekit`` command line: data stats/show/prepare, train, eval, predict, demo, export, models.
 
 Errors a user can cause (bad paths, malformed files, bad config keys) print one clear line naming the
 file and exit with status 2, never a bare traceback.
@@ -52,6 +52,21 @@ def _cmd_data_show(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else _default_out("sample.png")
     save_image(out, image)
     print(f"{sample.image_path} ({len(sample.people)} people, skeleton {sample.skeleton.name}) -> {out}")
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> None:
+    from posekit.config import resolve_data_root
+    from posekit.data.prepare import prepare_coco_person, read_coco_image_ids, read_id_list, summary_lines
+
+    root = resolve_data_root("")
+    splits = Path(args.splits) if args.splits else root / "coco_person"
+    mini_val = Path(args.coco_mini_val or root / "coco_mini/annotations/person_keypoints_val2017.json")
+    result = prepare_coco_person(args.images, args.labels, args.out, test_ids=read_id_list(splits / "test_ids.txt"),
+                                 reserved_ids=read_id_list(splits / "reserved_ids.txt"),
+                                 mini_val_ids=read_coco_image_ids(mini_val), val_fraction=args.val_fraction,
+                                 seed=args.seed)
+    print(f"coco-person -> {args.out}")
+    print("\n".join(summary_lines(result.counts)))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -355,8 +370,8 @@ FMT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def _add_data_commands(sub) -> None:
-    data = sub.add_parser("data", help="inspect labelled datasets").add_subparsers(dest="data_command",
-                                                                                   required=True)
+    data = sub.add_parser("data", help="inspect and prepare labelled datasets")
+    data = data.add_subparsers(dest="data_command", required=True)
     p = data.add_parser("stats", help="count images, people and joints", formatter_class=FMT)
     p.add_argument("spec", help="FORMAT:PATH, e.g. lsp:../shared/datasets/lsp")
     p.add_argument("--split", default=None, help="the format's split (e.g. train, test, val2017); none = all")
@@ -367,6 +382,20 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--index", type=int, default=0, help="which sample")
     p.add_argument("--out", default=None, help="drawing path (default: a new temporary folder, printed)")
     p.set_defaults(func=_cmd_data_show)
+    p = data.add_parser("prepare", help="write COCO-format train/val/test JSON from photos + label files",
+                        formatter_class=FMT)
+    p.add_argument("dataset", choices=("coco-person",), help="coco-person: COCO val2017 person photos with "
+                   "YOLO-pose keypoint label files (docs/coco_person.md)")
+    p.add_argument("--images", nargs="+", required=True, help="folders of <12-digit id>.jpg photos")
+    p.add_argument("--labels", required=True, help="folder of <12-digit id>.txt label files")
+    p.add_argument("--out", required=True, help="output folder (person_keypoints_{train,val,test}.json)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training photos held out as val")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/val draw")
+    p.add_argument("--splits", default=None, help="folder with test_ids.txt and reserved_ids.txt (default: "
+                   "$POSEKIT_DATA/coco_person, else ../shared/datasets/coco_person)")
+    p.add_argument("--coco-mini-val", default=None, help="COCO-mini val2017 JSON whose photos stay out of train "
+                   "and val (default: <datasets>/coco_mini/annotations/person_keypoints_val2017.json)")
+    p.set_defaults(func=_cmd_data_prepare)
 
 
 def _add_train_eval_commands(sub) -> None:

