@@ -19,6 +19,7 @@ import torch
 
 from posekit.assets import DEMO_IMAGE
 from posekit.checkpoint import locate, read_checkpoint, stored_config
+from posekit.data import load, parse_spec
 from posekit.data.dataset import read_image
 from posekit.predict.build import detector_path, onnx_predictor, torch_predictor
 from posekit.runtime import cache
@@ -33,6 +34,17 @@ from posekit.runtime.onnx import (
     require,
 )
 from posekit.zoo import sha256_file
+
+
+def calibration_images(spec: str, split: str, count: int) -> list[np.ndarray]:
+    """``count`` images (uint8 BGR) of the data set ``spec`` (FORMAT:PATH) and ``split``, drawn with seed 0, to
+    calibrate an int8 export on. Refuses LSP's test images: a model is never tuned on its test set."""
+    fmt, path = parse_spec(spec)
+    if fmt == "lsp" and split != "train":
+        raise ValueError("LSP images 1001-2000 are the test set: calibrate with --calibration-split train")
+    samples = load(fmt, path, split=split)
+    pick = np.random.default_rng(0).choice(len(samples), min(count, len(samples)), replace=False)
+    return [read_image(samples[i].image_path) for i in sorted(pick)]
 
 
 def export_pipeline(weights: str | Path, out_dir: str | Path, overrides: list[str] | None = None,
