@@ -27,7 +27,7 @@ from crowds import NS, OVERLAP_LEVELS, run_method, score_cell
 from posekit.api import load_model
 from posekit.config import load_config
 from posekit.data.compose import SceneComposer, read_backgrounds
-from posekit.train import data_path, load_each_source, split_sources
+from posekit.train_data import data_path, load_each_source, split_sources
 
 HERE = Path(__file__).parent
 

@@ -11,7 +11,7 @@
     python benchmarks/classic.py latency                 # re-time the three rows in one sitting
 
 Data: training = LSP train (1-1000) + LSPet (10,000); validation = 5 % of those images held out with
-``posekit.train.split_train_val(seed 0)`` (the split of the deep rows); LSP test (1001-2000) is only
+``posekit.train_data.split_train_val(seed 0)`` (the split of the deep rows); LSP test (1001-2000) is only
 scored. One thread throughout (``torch.set_num_threads(1)``, OMP_NUM_THREADS=1).
 """
 
@@ -34,7 +34,7 @@ from posekit.data import load  # noqa: E402
 from posekit.data.dataset import read_image  # noqa: E402
 from posekit.data.transforms import affine_matrix, box_to_center_scale, warp  # noqa: E402
 from posekit.predict.flip import predict_heatmaps
-from posekit.train import split_train_val  # noqa: E402
+from posekit.train_data import split_train_val  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -38,7 +38,7 @@ from posekit import metrics
 from posekit.api import load_model
 from posekit.config import load_config
 from posekit.data.dataset import person_box
-from posekit.train import load_each_source, split_train_val
+from posekit.train_data import load_each_source, split_train_val
 
 
 def compare_h5(csv_path: Path, h5_path: Path) -> dict:

@@ -26,7 +26,7 @@ from posekit.config import PredictConfig, build_codec, load_config
 from posekit.data import load
 from posekit.data.dataset import benchmark_dataset
 from posekit.evaluate import predict_dataset, score
-from posekit.train import make_dataset
+from posekit.train_data import make_dataset
 from posekit.viz import plot_pck_curves
 
 HERE = Path(__file__).parent

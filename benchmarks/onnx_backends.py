@@ -34,7 +34,7 @@ from posekit.data import load
 from posekit.data.dataset import read_image
 from posekit.evaluate import evaluate_oks, predict_dataset, score
 from posekit.export import export_pipeline
-from posekit.train import load_sources, split_train_val
+from posekit.train_data import load_sources, split_train_val
 
 HERE = Path(__file__).parent
 CONFIG = "configs/grmi_r18s_lsp+lspet+mpii_160x160.yaml"  # the default pose network's training config

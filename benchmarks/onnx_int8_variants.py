@@ -29,7 +29,7 @@ from posekit.data import load
 from posekit.data.dataset import read_image
 from posekit.evaluate import evaluate_oks, predict_dataset, score
 from posekit.export import export_pipeline
-from posekit.train import load_sources, split_train_val
+from posekit.train_data import load_sources, split_train_val
 
 VARIANTS = {"fp32": None, "int8": {"float_heads": False}, "int8, float heads": {"float_heads": True}}
 

@@ -30,7 +30,7 @@ from posekit.api import load_model
 from posekit.config import load_config
 from posekit.data import load
 from posekit.evaluate import evaluate_oks
-from posekit.train import load_each_source, split_sources
+from posekit.train_data import load_each_source, split_sources
 
 HERE = Path(__file__).parent
 THRESHOLDS = (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3)

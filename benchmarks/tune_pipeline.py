@@ -41,7 +41,7 @@ from posekit.data import load
 from posekit.data.dataset import read_image
 from posekit.evaluate import evaluate_oks, predict_dataset, score
 from posekit.predict.build import load_detector
-from posekit.train import load_sources, split_train_val
+from posekit.train_data import load_sources, split_train_val
 
 
 def calibrate(detector_path: Path, coco_train: list) -> tuple[float, float, dict]:

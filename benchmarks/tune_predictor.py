@@ -20,7 +20,7 @@ from bench_utils import provenance
 from posekit.api import load_model
 from posekit.config import load_config
 from posekit.evaluate import predict_dataset, score
-from posekit.train import load_sources, split_train_val
+from posekit.train_data import load_sources, split_train_val
 
 HERE = Path(__file__).parent
 

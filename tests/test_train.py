@@ -10,7 +10,7 @@ import torch
 import torch.multiprocessing as mp
 
 from posekit.config import load_config
-from posekit.train import StepSampler, train
+from posekit.train import train
 
 TINY = [
     "model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8}",
@@ -23,14 +23,6 @@ TINY = [
 
 def tiny_config(data_root, tmp_path, *extra):
     return load_config(None, TINY + [f"data.root={data_root}", f"data.cache_dir={tmp_path / 'cache'}", *extra])
-
-
-def test_step_sampler_is_a_pure_function_of_the_step():
-    full = list(StepSampler(10, 2, seed=3, start_step=0, max_steps=12))
-    tail = list(StepSampler(10, 2, seed=3, start_step=5, max_steps=12))
-    assert full[5 * 2:] == tail
-    ranks = [list(StepSampler(10, 2, 3, 0, 2, rank=r, world_size=2)) for r in (0, 1)]
-    assert not set(i for i, _ in ranks[0]) & set(i for i, _ in ranks[1])  # ranks see different items
 
 
 def test_resume_is_exact(data_root, tmp_path):
@@ -106,19 +98,6 @@ def test_ddp_two_cpu_processes_hold_identical_weights(data_root, tmp_path):
 
 if __name__ == "__main__":
     pytest.main([__file__])
-
-
-def test_validation_split_follows_val_seed_not_the_training_seed(data_root, tmp_path):
-    from posekit.config import build_codec
-    from posekit.train import build_datasets
-
-    def val_images(*extra):
-        cfg = tiny_config(data_root, tmp_path, "data.limit=60", *extra)
-        return [s.image_path for s in build_datasets(cfg, build_codec(cfg), progress=False)[1].samples]
-
-    base = val_images()
-    assert base and val_images("train.seed=1") == base
-    assert val_images("data.val_seed=1") != base
 
 
 def test_the_person_detector_trains_through_the_one_loop(data_root, tmp_path):

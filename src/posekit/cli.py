@@ -29,26 +29,16 @@ def _cmd_data_stats(args: argparse.Namespace) -> None:
 
 
 def _cmd_data_show(args: argparse.Namespace) -> None:
-    import cv2
-
     from posekit.data import load, parse_spec
     from posekit.data.dataset import read_image
-    from posekit.viz import draw_pose, save_image
+    from posekit.viz import draw_sample, save_image
 
     fmt, path = parse_spec(args.spec)
     samples = load(fmt, path, split=args.split)
     if not 0 <= args.index < len(samples):
         raise ValueError(f"--index {args.index} out of range: {fmt}:{path} has {len(samples)} samples")
     sample = samples[args.index]
-    image = read_image(sample.image_path)
-    # LSP images are ~150 px: enlarge small images so the drawing is legible.
-    zoom = max(1.0, 480.0 / max(image.shape[:2]))
-    if zoom > 1:
-        image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
-    for person in sample.people:
-        keypoints = person.keypoints.copy()
-        keypoints[:, :2] = (keypoints[:, :2] + 0.5) * zoom - 0.5  # pixel centres scale about -0.5
-        image = draw_pose(image, keypoints, sample.skeleton, legend=True)
+    image = draw_sample(read_image(sample.image_path), sample)
     out = Path(args.out) if args.out else _default_out("sample.png")
     save_image(out, image)
     print(f"{sample.image_path} ({len(sample.people)} people, skeleton {sample.skeleton.name}) -> {out}")
@@ -92,12 +82,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    import numpy as np
-
     from posekit.api import load_model
     from posekit.data import load, parse_spec, with_images
-    from posekit.evaluate import GT_BOX_SOURCES, KEYPOINT_BOX_SOURCE, evaluate_oks, predict_dataset, score
-    from posekit.types import box_from_keypoints
+    from posekit.evaluate import evaluation_report, protocol
 
     fmt, path = parse_spec(args.data)
     samples = load(fmt, path, split=args.split)
@@ -109,36 +96,14 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     if args.limit:
         samples = samples[: args.limit]
     predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
-    boxes = GT_BOX_SOURCES.get(fmt, KEYPOINT_BOX_SOURCE)
-    protocol = f"ground-truth boxes: {boxes}" if args.gt_boxes else "whole images, no ground-truth boxes"
+    how = protocol(fmt, args.gt_boxes)
     report = {"command": args.command_line, "date": datetime.date.today().isoformat(), "model": str(args.model),
-              "overrides": args.set, "data": args.data, "split": args.split, "protocol": protocol,
+              "overrides": args.set, "data": args.data, "split": args.split, "protocol": how,
               "num_images": len(samples)}
-    print(f"{args.model} on {fmt}:{path} split={args.split}{note}: {protocol}")
-    fmt_v = lambda v: "  n/a" if v is None else f"{v:6.2f}"  # noqa: E731  (None: nothing was counted)
-    if fmt == "coco":
-        result = evaluate_oks(predictor, samples, gt_boxes=args.gt_boxes)
-        print(f"  OKS-AP {fmt_v(result['AP'])}   AP50 {fmt_v(result['AP50'])}   AP75 {fmt_v(result['AP75'])}   "
-              f"AR {fmt_v(result['AR'])}   ({result['num_people']} people, {len(result['joints'])} joints: "
-              f"{', '.join(result['joints'])})")
-        report.update(metrics=result, num_people=result["num_people"])
-    else:
-        match = "nearest" if fmt == "mpii" else "top"
-        pred, gt, heads = predict_dataset(predictor, samples, gt_boxes=args.gt_boxes, fmt=fmt, match=match)
-        # JHMDB's protocol normalises by the person box (its keypoint box: the clips annotate no box)
-        boxes = np.stack([box_from_keypoints(g) for g in gt]) if fmt == "jhmdb" else None
-        result = score(pred, gt, predictor.skeleton, heads, boxes=boxes)
-        shared = int((gt[..., 2] > 0).any(0).sum())
-        print(f"  {len(pred)} people; {shared} joints of {predictor.skeleton.name} labelled in the data"
-              + ("; each annotated person matched to the nearest returned person" if match == "nearest" and
-                 not args.gt_boxes else ""))
-        print(f"  PCK@0.2 (torso) {fmt_v(result['pck@0.2'])}   AUC {fmt_v(result['auc'])}"
-              + (f"   PCP {fmt_v(result['pcp'])}" if "pcp" in result else "")
-              + (f"   PCK@0.2 (box) {fmt_v(result['pck@0.2_box'])}" if "pck@0.2_box" in result else "")
-              + (f"   PCKh@0.5 {fmt_v(result['pckh@0.5'])}   PCKh@0.1 {fmt_v(result['pckh@0.1'])}"
-                 if "pckh@0.5" in result else ""))
-        print("  " + "  ".join(f"{k} {fmt_v(v).strip()}" for k, v in result["per_part"].items()))
-        report.update(metrics=result, num_people=int(len(pred)), match=match)
+    print(f"{args.model} on {fmt}:{path} split={args.split}{note}: {how}")
+    fields, lines = evaluation_report(predictor, samples, fmt, gt_boxes=args.gt_boxes)
+    report.update(fields)
+    print("\n".join(lines))
     if predictor.runtime_summary():  # a method that reports its cost per image (DeepCut)
         report["runtime"] = predictor.runtime_summary()
         print(f"  cost: {_format(report['runtime'])}")
@@ -281,22 +246,13 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 
 def _export_onnx(args: argparse.Namespace) -> None:
-    import numpy as np
-
-    from posekit.data import load, parse_spec
-    from posekit.data.dataset import read_image
-    from posekit.export import export_pipeline
+    from posekit.export import calibration_images, export_pipeline
 
     calibration = None
     if args.int8:
         if not args.calibration:
             raise ValueError("--int8 needs --calibration FORMAT:PATH: training images to calibrate on")
-        fmt, path = parse_spec(args.calibration)
-        if fmt == "lsp" and args.calibration_split != "train":
-            raise ValueError("LSP images 1001-2000 are the test set: calibrate with --calibration-split train")
-        samples = load(fmt, path, split=args.calibration_split)
-        pick = np.random.default_rng(0).choice(len(samples), min(args.calibration_images, len(samples)), replace=False)
-        calibration = [read_image(samples[i].image_path) for i in sorted(pick)]
+        calibration = calibration_images(args.calibration, args.calibration_split, args.calibration_images)
     manifest = export_pipeline(args.checkpoint, args.out, overrides=args.set,
                                quantize="int8" if args.int8 else None, calibration=calibration)
     files = [manifest["pose"]["file"]] + ([manifest["detector"]["file"]] if manifest["detector"] else [])

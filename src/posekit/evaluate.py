@@ -206,3 +206,46 @@ def _pct(value: float) -> float | None:
 
 def _pct_dict(items) -> dict:
     return {name: _pct(v) for name, v in items if np.isfinite(v)}
+
+
+def protocol(fmt: str, gt_boxes: bool) -> str:
+    """How a figure on data of format ``fmt`` was measured, as reports state it."""
+    if gt_boxes:
+        return f"ground-truth boxes: {GT_BOX_SOURCES.get(fmt, KEYPOINT_BOX_SOURCE)}"
+    return "whole images, no ground-truth boxes"
+
+
+def _fmt_value(v: float | None) -> str:
+    return "  n/a" if v is None else f"{v:6.2f}"  # None: nothing was counted
+
+
+def evaluation_report(predictor: Predictor, samples: list[Sample], fmt: str, gt_boxes: bool = False
+                      ) -> tuple[dict, list[str]]:
+    """Score ``predictor`` on ``samples`` by the protocol of ``fmt`` (COCO format: :func:`evaluate_oks`;
+    the others: :func:`predict_dataset` then :func:`score`). Returns (the report's fields: "metrics",
+    "num_people" and, for single-person data, "match"; the lines that summarise them for a reader)."""
+    v = _fmt_value
+    if fmt == "coco":
+        result = evaluate_oks(predictor, samples, gt_boxes=gt_boxes)
+        lines = [f"  OKS-AP {v(result['AP'])}   AP50 {v(result['AP50'])}   AP75 {v(result['AP75'])}   "
+                 f"AR {v(result['AR'])}   ({result['num_people']} people, {len(result['joints'])} joints: "
+                 f"{', '.join(result['joints'])})"]
+        return {"metrics": result, "num_people": result["num_people"]}, lines
+    match = "nearest" if fmt == "mpii" else "top"
+    pred, gt, heads = predict_dataset(predictor, samples, gt_boxes=gt_boxes, fmt=fmt, match=match)
+    # JHMDB's protocol normalises by the person box (its keypoint box: the clips annotate no box)
+    boxes = np.stack([box_from_keypoints(g) for g in gt]) if fmt == "jhmdb" else None
+    result = score(pred, gt, predictor.skeleton, heads, boxes=boxes)
+    shared = int((gt[..., 2] > 0).any(0).sum())
+    lines = [
+        f"  {len(pred)} people; {shared} joints of {predictor.skeleton.name} labelled in the data"
+        + ("; each annotated person matched to the nearest returned person" if match == "nearest" and
+           not gt_boxes else ""),
+        f"  PCK@0.2 (torso) {v(result['pck@0.2'])}   AUC {v(result['auc'])}"
+        + (f"   PCP {v(result['pcp'])}" if "pcp" in result else "")
+        + (f"   PCK@0.2 (box) {v(result['pck@0.2_box'])}" if "pck@0.2_box" in result else "")
+        + (f"   PCKh@0.5 {v(result['pckh@0.5'])}   PCKh@0.1 {v(result['pckh@0.1'])}"
+           if "pckh@0.5" in result else ""),
+        "  " + "  ".join(f"{k} {v(x).strip()}" for k, x in result["per_part"].items()),
+    ]
+    return {"metrics": result, "num_people": int(len(pred)), "match": match}, lines

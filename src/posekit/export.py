@@ -19,6 +19,7 @@ import torch
 
 from posekit.assets import DEMO_IMAGE
 from posekit.checkpoint import locate, read_checkpoint, stored_config
+from posekit.data import load, parse_spec
 from posekit.data.dataset import read_image
 from posekit.predict.build import detector_path, onnx_predictor, torch_predictor
 from posekit.runtime import cache
@@ -33,6 +34,29 @@ from posekit.runtime.onnx import (
     require,
 )
 from posekit.zoo import sha256_file
+
+
+def _export_detector(detector, det_path: Path, out_dir: Path) -> dict:
+    """Export the pose model's person detector (its checkpoint ``det_path``) to ``out_dir``; returns its
+    manifest entry (file, outputs, stored config, sha256, score calibration, input)."""
+    det_config, _ = stored_config(read_checkpoint(det_path))
+    size = _letterbox_example(detector.size)
+    det_outputs = export_network(detector.model, size, out_dir / DETECTOR_FILE, dynamic_size=True, name="detector")
+    return {
+        "file": DETECTOR_FILE, "outputs": det_outputs, "config": det_config, "source_sha256": sha256_file(det_path),
+        "calibration": [float(v) for v in detector.codec.calibration],
+        "input": "image (N, 3, H, W) normalised RGB, N, H and W dynamic (H, W multiples of 32)"}
+
+
+def calibration_images(spec: str, split: str, count: int) -> list[np.ndarray]:
+    """``count`` images (uint8 BGR) of the data set ``spec`` (FORMAT:PATH) and ``split``, drawn with seed 0, to
+    calibrate an int8 export on. Refuses LSP's test images: a model is never tuned on its test set."""
+    fmt, path = parse_spec(spec)
+    if fmt == "lsp" and split != "train":
+        raise ValueError("LSP images 1001-2000 are the test set: calibrate with --calibration-split train")
+    samples = load(fmt, path, split=split)
+    pick = np.random.default_rng(0).choice(len(samples), min(count, len(samples)), replace=False)
+    return [read_image(samples[i].image_path) for i in sorted(pick)]
 
 
 def export_pipeline(weights: str | Path, out_dir: str | Path, overrides: list[str] | None = None,
@@ -79,17 +103,9 @@ def export_pipeline(weights: str | Path, out_dir: str | Path, overrides: list[st
                            else f"image (N, 3, {input_size[1]}, {input_size[0]}) normalised RGB, N dynamic")},
         "detector": None,
     }
-    detector = reference.detector
-    if detector is not None:
-        det_path = detector_path(cfg.predict.detector, path)
-        det_config, _ = stored_config(read_checkpoint(det_path))
-        size = _letterbox_example(detector.size)
-        det_outputs = export_network(detector.model, size, out_dir / DETECTOR_FILE, dynamic_size=True,
-                                     name="detector")
-        manifest["detector"] = {
-            "file": DETECTOR_FILE, "outputs": det_outputs, "config": det_config, "source_sha256": sha256_file(det_path),
-            "calibration": [float(v) for v in detector.codec.calibration],
-            "input": "image (N, 3, H, W) normalised RGB, N, H and W dynamic (H, W multiples of 32)"}
+    if reference.detector is not None:
+        manifest["detector"] = _export_detector(reference.detector, detector_path(cfg.predict.detector, path),
+                                                out_dir)
     if quantize == "int8":
         manifest["calibration"] = quantize_pipeline(out_dir, reference, calibration, **(int8_options or {}))
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1))

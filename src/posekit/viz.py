@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from posekit.skeletons import Skeleton
-from posekit.types import Person, Prediction
+from posekit.types import Person, Prediction, Sample
 
 __all__ = [
     "CENTER_COLOR",
@@ -145,6 +145,19 @@ def draw_predictions(
                                 (255, 255, 255), 1, cv2.LINE_AA)
         out = draw_pose(out, p.keypoints, sk, threshold=threshold, thickness=t)
     return out
+
+
+def draw_sample(image: np.ndarray, sample: Sample, min_side: float = 480.0) -> np.ndarray:
+    """A labelled sample's people drawn with a legend on its ``image``, enlarged (bicubic) so that its
+    longer side is at least ``min_side`` pixels: LSP images are ~150 px, too small to read a drawing on."""
+    zoom = max(1.0, min_side / max(image.shape[:2]))
+    if zoom > 1:
+        image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    for person in sample.people:
+        keypoints = person.keypoints.copy()
+        keypoints[:, :2] = (keypoints[:, :2] + 0.5) * zoom - 0.5  # pixel centres scale about -0.5
+        image = draw_pose(image, keypoints, sample.skeleton, legend=True)
+    return image
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:

@@ -29,7 +29,7 @@ def test_partial_photos_ignore_everything_far_from_their_annotated_people(data_r
 
 def test_repeat_oversamples_training_images_but_never_held_out_ones():
     from posekit.config import SourceConfig
-    from posekit.train import oversample, split_train_val
+    from posekit.train_data import oversample, split_train_val
 
     a, b = SourceConfig("lsp", "a"), SourceConfig("mpii", "b", repeat=3)
     samples_a, samples_b = [object() for _ in range(10)], [object() for _ in range(10)]

@@ -139,38 +139,29 @@ def _fit(pos: np.ndarray, pos_types: np.ndarray, neg: np.ndarray, num_types: int
     return (coef[1:] - coef[0]).T.astype(np.float32), (inter[1:] - inter[0]).astype(np.float32)
 
 
-def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, radius: int = 2,
-                negatives_per_image: int = 12, min_neg_dist: float = 2.0, max_negatives: int = 12000,
-                hard_rounds: int = 1, hard_images: int = 400, c: float = 0.1, flip: bool = True, seed: int = 0,
-                log=print) -> tuple[PartDetectors, dict]:
-    """Train the part detectors on single-person ``samples`` (module docstring). Returns the detectors
-    and a summary (counts, seconds, the canonical keypoints for the springs)."""
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
+def _hog_views(samples: list[Sample], flip: bool) -> tuple[list[np.ndarray], np.ndarray]:
+    """(HOG grids, canonical keypoints (N, K, 3)) of each sample's canonical view and, with ``flip``, of
+    its mirror image: another training person, with left and right exchanged."""
     grids, kps = [], []
     flip_index = LSP14.flip_index
     for s in samples:
         small, kp, _ = canonical_view(s)
         grids.append(hog_grid(small))
         kps.append(kp)
-        if flip:  # the mirror image is another training person, with left and right exchanged
+        if flip:
             mirrored = kp[flip_index].copy()
             mirrored[:, 0] = small.shape[1] - 1 - mirrored[:, 0]
             grids.append(hog_grid(np.ascontiguousarray(small[:, ::-1])))
             kps.append(mirrored)
-    kps = np.stack(kps)
-    log(f"  HOG of {len(samples)} images{' and their mirror images' if flip else ''}: "
-        f"{time.perf_counter() - t0:.0f} s")
-    k = kps.shape[1]
-    visible = kps[:, :, 2] >= 2
-    labelled = kps[:, :, 2] > 0
-    offsets = reference_offsets(kps, parents)
-    ref = np.asarray(parents).copy()
-    root = int(np.flatnonzero(ref < 0)[0])
-    ref[root] = int(np.flatnonzero(np.asarray(parents) == root)[-1])
-    usable = labelled & labelled[:, ref]
-    types, centres = cluster_types(offsets, usable, num_types, seed)
-    cells = np.rint(pixel_to_block(kps[:, :, :2])).astype(np.int64)  # (N, K, 2) x, y grid cells
+    return grids, np.stack(kps)
+
+
+def _sample_windows(grids: list[np.ndarray], cells: np.ndarray, visible: np.ndarray, types: np.ndarray,
+                    radius: int, negatives_per_image: int, rng: np.random.Generator):
+    """(per joint: positive windows and their types; random negative windows (M, D) and their (image, x, y)
+    cells): each visible, typed joint's window inside the grid, and ``negatives_per_image`` random
+    windows of every image."""
+    k = cells.shape[1]
     pos = [[] for _ in range(k)]
     pos_t = [[] for _ in range(k)]
     neg, neg_cells = [], []
@@ -185,8 +176,49 @@ def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, 
         for y, x in zip(ys, xs):
             neg.append(window_at(g, y, x, radius))
             neg_cells.append((i, x, y))
-    neg = np.stack(neg)
-    neg_cells = np.asarray(neg_cells)
+    return pos, pos_t, np.stack(neg), np.asarray(neg_cells)
+
+
+def _mine_hard(det: PartDetectors, grid: np.ndarray, cells: np.ndarray, labelled: np.ndarray, hard: list,
+               min_neg_dist: float, radius: int) -> None:
+    """Append to ``hard[j]`` the windows of the three strongest false detections of joint j on one image
+    (``cells``, ``labelled``: that image's (K, 2) joint cells and (K,) labels)."""
+    maps = det.score_maps(grid)
+    by, bx = maps.shape[1:]
+    yy, xx = np.mgrid[0:by, 0:bx]
+    for j in range(len(cells)):
+        if not labelled[j]:
+            continue
+        x, y = cells[j]
+        wrong = np.maximum(np.abs(xx - x), np.abs(yy - y)) >= min_neg_dist
+        s = np.where(wrong, maps[j], -np.inf).reshape(-1)
+        for flat in np.argsort(-s)[:3]:  # the three strongest false detections
+            if s[flat] > -1.0:
+                hard[j] = np.concatenate([hard[j], window_at(grid, flat // bx, flat % bx, radius)[None]])
+
+
+def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, radius: int = 2,
+                negatives_per_image: int = 12, min_neg_dist: float = 2.0, max_negatives: int = 12000,
+                hard_rounds: int = 1, hard_images: int = 400, c: float = 0.1, flip: bool = True, seed: int = 0,
+                log=print) -> tuple[PartDetectors, dict]:
+    """Train the part detectors on single-person ``samples`` (module docstring). Returns the detectors
+    and a summary (counts, seconds, the canonical keypoints for the springs)."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    grids, kps = _hog_views(samples, flip)
+    log(f"  HOG of {len(samples)} images{' and their mirror images' if flip else ''}: "
+        f"{time.perf_counter() - t0:.0f} s")
+    k = kps.shape[1]
+    visible = kps[:, :, 2] >= 2
+    labelled = kps[:, :, 2] > 0
+    offsets = reference_offsets(kps, parents)
+    ref = np.asarray(parents).copy()
+    root = int(np.flatnonzero(ref < 0)[0])
+    ref[root] = int(np.flatnonzero(np.asarray(parents) == root)[-1])
+    usable = labelled & labelled[:, ref]
+    types, centres = cluster_types(offsets, usable, num_types, seed)
+    cells = np.rint(pixel_to_block(kps[:, :, :2])).astype(np.int64)  # (N, K, 2) x, y grid cells
+    pos, pos_t, neg, neg_cells = _sample_windows(grids, cells, visible, types, radius, negatives_per_image, rng)
     hard = [np.zeros((0, neg.shape[1]), np.float32) for _ in range(k)]
     filters = np.zeros((neg.shape[1], k * num_types), np.float32)
     bias = np.zeros(k * num_types, np.float32)
@@ -207,18 +239,7 @@ def train_parts(samples: list[Sample], parents: np.ndarray, num_types: int = 4, 
     det = PartDetectors(filters, bias, num_types, radius, centres.astype(np.float32))
     for _ in range(hard_rounds):
         for i in rng.choice(len(grids), min(hard_images, len(grids)), replace=False):
-            maps = det.score_maps(grids[i])
-            by, bx = maps.shape[1:]
-            yy, xx = np.mgrid[0:by, 0:bx]
-            for j in range(k):
-                if not labelled[i, j]:
-                    continue
-                x, y = cells[i, j]
-                wrong = np.maximum(np.abs(xx - x), np.abs(yy - y)) >= min_neg_dist
-                s = np.where(wrong, maps[j], -np.inf).reshape(-1)
-                for flat in np.argsort(-s)[:3]:  # the three strongest false detections
-                    if s[flat] > -1.0:
-                        hard[j] = np.concatenate([hard[j], window_at(grids[i], flat // bx, flat % bx, radius)[None]])
+            _mine_hard(det, grids[i], cells[i], labelled[i], hard, min_neg_dist, radius)
         fit_all()
         log(f"  hard negatives {sum(len(h) for h in hard)}, refit: {time.perf_counter() - t0:.0f} s")
     summary = {"images": len(samples), "mirrored": flip, "radius": radius, "types": num_types,

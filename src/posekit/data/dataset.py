@@ -8,19 +8,18 @@ Speed: decoding JPEGs dominates a naive loader. With ``cache=True`` every person
 (base region x ``cache_margin``) is decoded once and stored as a uint8 crop of ``cache_res`` pixels on
 its longer side in one (N, Hc, Wc, 3) array, saved under ``cache_dir`` (keyed by a hash of the image
 files' paths, sizes and modification times, the crop boxes and parameters) and memory-mapped on later
-runs. Items are then warped from the cached crop with the composed matrix (image -> cache -> output),
-which equals warping from the original image up to interpolation, except that pixels beyond the cached
-neighbourhood come out black (choose ``cache_margin`` >= ``augment.max_extent()`` to lose none).
+runs (:mod:`posekit.data.crop_cache`). Items are then warped from the cached crop with the composed
+matrix (image -> cache -> output), which equals warping from the original image up to interpolation,
+except that pixels beyond the cached neighbourhood come out black (choose ``cache_margin`` >=
+``augment.max_extent()`` to lose none).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from posekit.data import crop_cache
 from posekit.data.silhouette import body_mask
 from posekit.data.transforms import (
     AffineParams,
@@ -52,8 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_CACHE_VERSION = 1
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -96,17 +94,6 @@ def person_box(person: Person, source: str = "keypoints") -> np.ndarray | None:
     if ok(second):
         return second
     return None
-
-
-def _file_stamp(path: str | os.PathLike) -> bytes:
-    """An image file's size and modification time (ns) as cache-key bytes: cheap (one ``stat``, the
-    content is not read) and changed by any rewrite of the file. A missing file stamps as such (its
-    error comes when it is decoded)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return b"missing"
-    return f"{st.st_size}:{st.st_mtime_ns}".encode()
 
 
 def _apply_cut(crop: np.ndarray, kps: np.ndarray, M: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,10 +182,26 @@ class PoseDataset(Dataset):
         self.skeleton: Skeleton | None = self.samples[0].skeleton if self.samples else None
         self._flip_index = self.skeleton.flip_index if self.skeleton is not None else None
 
+        self.num_skipped = 0
+        self.items, self.centers, self.sizes = self._select_people()
+
+        # cache state
+        self.cache_shape = crop_cache.cache_shape(self.output_size, self.cache_res)  # (Hc, Wc)
+        self._crops: np.ndarray | None = None  # (N, Hc, Wc, 3) uint8
+        self._cache_mats: np.ndarray | None = None  # (N, 2, 3) image -> cache
+        self._lazy: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.cache_path: Path | None = None
+        self._seeded_worker: int | None = None
+        if self.cache and self.cache_dir is not None and len(self.items) > 0:
+            self._try_load_cache()
+
+    def _select_people(self) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+        """(items as (sample, person) indices, crop centres (N, 2), crop sizes (N, 2)) of the people an item
+        is made of: not crowd, at least ``min_joints`` labelled, with a usable box (the others counted in
+        ``num_skipped``)."""
         W, H = self.output_size
         aspect = W / H
         items, centers, sizes = [], [], []
-        self.num_skipped = 0
         for si, sample in enumerate(self.samples):
             for pi, person in enumerate(sample.people):
                 if person.is_crowd or person.num_labelled < self.min_joints:
@@ -211,22 +214,8 @@ class PoseDataset(Dataset):
                 items.append((si, pi))
                 centers.append(c)
                 sizes.append(s)
-        self.items: list[tuple[int, int]] = items
-        self.centers = np.array(centers, dtype=np.float64).reshape(-1, 2)
-        self.sizes = np.array(sizes, dtype=np.float64).reshape(-1, 2)
-
-        # cache state
-        if W >= H:
-            self.cache_shape = (max(1, round(self.cache_res * H / W)), self.cache_res)  # (Hc, Wc)
-        else:
-            self.cache_shape = (self.cache_res, max(1, round(self.cache_res * W / H)))
-        self._crops: np.ndarray | None = None  # (N, Hc, Wc, 3) uint8
-        self._cache_mats: np.ndarray | None = None  # (N, 2, 3) image -> cache
-        self._lazy: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.cache_path: Path | None = None
-        self._seeded_worker: int | None = None
-        if self.cache and self.cache_dir is not None and len(self.items) > 0:
-            self._try_load_cache()
+        return (items, np.array(centers, dtype=np.float64).reshape(-1, 2),
+                np.array(sizes, dtype=np.float64).reshape(-1, 2))
 
     # ------------------------------------------------------------------ items
     def __len__(self) -> int:
@@ -247,41 +236,23 @@ class PoseDataset(Dataset):
         return affine_matrix(self.centers[index], self.sizes[index] * self.cache_margin, (Wc, Hc))
 
     def cache_key(self) -> str:
-        """Hash of everything the cached crops depend on: the crop geometry, and each image file's path,
-        size and modification time (:func:`_file_stamp`), so an edited photo is never served stale."""
-        h = hashlib.sha1()
-        h.update(repr((_CACHE_VERSION, self.output_size, self.padding, self.cache_margin, self.cache_res,
-                       self.cache_shape)).encode())
-        stamps: dict[int, bytes] = {}
-        for (si, _), c, s in zip(self.items, self.centers, self.sizes, strict=True):
-            if si not in stamps:
-                stamps[si] = _file_stamp(self.samples[si].image_path)
-            h.update(str(self.samples[si].image_path).encode())
-            h.update(stamps[si])
-            h.update(np.round(c, 4).tobytes())
-            h.update(np.round(s, 4).tobytes())
-        return h.hexdigest()[:20]
+        """Hash of everything the cached crops depend on (:func:`~posekit.data.crop_cache.cache_key`): the
+        crop geometry, and each image file's path, size and modification time, so an edited photo is never
+        served stale."""
+        geometry = (self.output_size, self.padding, self.cache_margin, self.cache_res, self.cache_shape)
+        return crop_cache.cache_key(geometry, [s.image_path for s in self.samples], self.items, self.centers,
+                                    self.sizes)
 
     def _cache_files(self) -> tuple[Path, Path]:
         assert self.cache_dir is not None
-        stem = f"posekit_crops_{self.cache_key()}"
-        return self.cache_dir / f"{stem}.npy", self.cache_dir / f"{stem}_meta.npz"
+        return crop_cache.cache_files(self.cache_dir, self.cache_key())
 
     def _try_load_cache(self) -> bool:
         crops_path, meta_path = self._cache_files()
-        if not (crops_path.is_file() and meta_path.is_file()):
+        loaded = crop_cache.load_cache(crops_path, meta_path, len(self.items), self.cache_shape)
+        if loaded is None:
             return False
-        try:
-            crops = np.load(crops_path, mmap_mode="r")
-            with np.load(meta_path) as meta:
-                mats = meta["matrices"]
-        except (OSError, ValueError) as e:
-            log.warning("ignoring unreadable crop cache %s: %s", crops_path, e)
-            return False
-        if crops.shape != (len(self.items), *self.cache_shape, 3) or mats.shape != (len(self.items), 2, 3):
-            log.warning("ignoring crop cache %s with unexpected shape %s", crops_path, crops.shape)
-            return False
-        self._crops, self._cache_mats, self.cache_path = crops, mats, crops_path
+        (self._crops, self._cache_mats), self.cache_path = loaded, crops_path
         return True
 
     def __getstate__(self) -> dict:
@@ -322,50 +293,12 @@ class PoseDataset(Dataset):
             return
         if self.cache_dir is not None and self._try_load_cache():
             return
-        from tqdm.auto import tqdm
-
-        n = len(self.items)
-        Hc, Wc = self.cache_shape
-        tmp_path = None
-        if self.cache_dir is not None:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            crops_path, meta_path = self._cache_files()
-            tmp_path = crops_path.with_name(f"{crops_path.stem}.tmp{os.getpid()}.npy")
-            crops = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.uint8, shape=(n, Hc, Wc, 3))
-        else:
-            crops = np.empty((n, Hc, Wc, 3), dtype=np.uint8)
-        mats = np.zeros((n, 2, 3), dtype=np.float64)
-        by_sample: dict[int, list[int]] = {}
-        for i, (si, _) in enumerate(self.items):
-            by_sample.setdefault(si, []).append(i)
-        workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
-        try:
-            with tqdm(total=n, desc="caching person crops", unit="person", disable=not progress) as bar:
-                if workers <= 1:
-                    for si, idx in by_sample.items():
-                        self._crop_people(si, idx, crops, mats)
-                        bar.update(len(idx))
-                else:
-                    with ThreadPoolExecutor(workers) as pool:
-                        futures = [(pool.submit(self._crop_people, si, idx, crops, mats), len(idx))
-                                   for si, idx in by_sample.items()]
-                        for f, k in futures:
-                            f.result()
-                            bar.update(k)
-        except BaseException:
-            if tmp_path is not None:
-                del crops
-                tmp_path.unlink(missing_ok=True)
-            raise
-        if tmp_path is not None:
-            crops.flush()
-            del crops
-            np.savez(meta_path, matrices=mats)
-            os.replace(tmp_path, crops_path)
-            if not self._try_load_cache():
-                raise OSError(f"could not read back the crop cache just written to {crops_path}")
-        else:
-            self._crops, self._cache_mats = crops, mats
+        files = self._cache_files() if self.cache_dir is not None else None
+        built = crop_cache.build_cache(self._crop_people, self.items, self.cache_shape, files, num_workers, progress)
+        if built is not None:
+            self._crops, self._cache_mats = built
+        elif not self._try_load_cache():
+            raise OSError(f"could not read back the crop cache just written to {files[0]}")
 
     def _cached(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(crop uint8 (Hc, Wc, 3), image -> cache matrix) of an item, building the cache if needed."""

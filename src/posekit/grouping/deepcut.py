@@ -204,11 +204,26 @@ def fit(images: Sequence[dict], num_classes: int, scale: float, max_classes: int
     "unary_intercept" (C,), "mean" / "std" / "coef" (C, C, F), "intercept" (C, C), "training" (counts and
     training accuracies).
     """
+    C = int(num_classes)
+    uc, ui, unary_counts = _fit_unary(images, C, regularization)
+    model = {"num_classes": C, "scale": float(scale), "use_paf": bool(use_paf),
+             "features": list(FEATURES) + (["paf"] if use_paf else []), "unary_coef": uc, "unary_intercept": ui}
+    per = _training_pairs(model, images, max_classes, min_unary)
+    pairwise, pair_counts, accuracy = _fit_pairwise(per, C, len(model["features"]), max_pairs, regularization,
+                                                    balanced, np.random.default_rng(seed))
+    model.update(**pairwise,
+                 training={"images": len(images), "unary_counts": np.asarray(unary_counts, np.int64),
+                           "pair_counts": pair_counts, "pair_accuracy": accuracy,
+                           "max_classes": int(max_classes), "min_unary": float(min_unary)})
+    return model
+
+
+def _fit_unary(images: Sequence[dict], C: int, regularization: float) -> tuple[np.ndarray, np.ndarray, list]:
+    """(coef (C, 2), intercept (C,), [positives, negatives] per class) of the unary calibration: every
+    candidate's value of map c, against "is it a part of class c" (a class with one label only gets the
+    smoothed log positive rate as a constant)."""
     from sklearn.linear_model import LogisticRegression
 
-    C = int(num_classes)
-    rng = np.random.default_rng(seed)
-    # unary: every candidate's value of map c, against "is it a part of class c"
     uc, ui, unary_counts = np.zeros((C, 2)), np.zeros(C), []
     for c in range(C):
         v = np.concatenate([im["values"][:, c] for im in images]) if images else np.zeros(0)
@@ -219,10 +234,14 @@ def fit(images: Sequence[dict], num_classes: int, scale: float, max_classes: int
             continue
         lr = LogisticRegression(C=regularization, max_iter=500).fit(_unary_features(v), y)
         uc[c], ui[c] = lr.coef_[0], lr.intercept_[0]
-    model = {"num_classes": C, "scale": float(scale), "use_paf": bool(use_paf),
-             "features": list(FEATURES) + (["paf"] if use_paf else []), "unary_coef": uc, "unary_intercept": ui}
+    return uc, ui, unary_counts
 
-    # pairwise: pairs of matched candidates per unordered class pair
+
+def _training_pairs(model: dict, images: Sequence[dict], max_classes: int, min_unary: float
+                    ) -> dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]]:
+    """Per class pair (c1, c2): chunks of (pair features, same person?) of the matched candidates each image
+    allows (the class restriction of inference, with the unary calibration of ``model``)."""
+    C = model["num_classes"]
     per: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]] = {}
     for im in images:
         unary = unary_probabilities(model, im["values"])
@@ -237,7 +256,16 @@ def fit(images: Sequence[dict], num_classes: int, scale: float, max_classes: int
         for k in np.unique(key):
             sel = key == k
             per.setdefault((int(k) // C, int(k) % C), []).append((f[sel], y[sel]))
-    F = len(model["features"])
+    return per
+
+
+def _fit_pairwise(per: dict, C: int, F: int, max_pairs: int, regularization: float, balanced: bool,
+                  rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray]:
+    """({"mean", "std", "coef", "intercept"} of the pairwise logistic regressions, one per class pair,
+    kept symmetric; pair counts (C, C, 2); training accuracies (C, C)) from :func:`_training_pairs`' chunks,
+    at most ``max_pairs`` pairs per class pair (drawn with ``rng``)."""
+    from sklearn.linear_model import LogisticRegression
+
     mean, std = np.zeros((C, C, F)), np.ones((C, C, F))
     coef, intercept = np.zeros((C, C, F)), np.zeros((C, C))
     pair_counts, accuracy = np.zeros((C, C, 2), np.int64), np.full((C, C), np.nan)
@@ -260,11 +288,7 @@ def fit(images: Sequence[dict], num_classes: int, scale: float, max_classes: int
         for i, j in {(c1, c2), (c2, c1)}:
             coef[i, j], intercept[i, j] = lr.coef_[0], lr.intercept_[0]
         accuracy[c1, c2] = accuracy[c2, c1] = float(lr.score((f - mu) / sd, y))
-    model.update(mean=mean, std=std, coef=coef, intercept=intercept,
-                 training={"images": len(images), "unary_counts": np.asarray(unary_counts, np.int64),
-                           "pair_counts": pair_counts, "pair_accuracy": accuracy,
-                           "max_classes": int(max_classes), "min_unary": float(min_unary)})
-    return model
+    return {"mean": mean, "std": std, "coef": coef, "intercept": intercept}, pair_counts, accuracy
 
 
 def group(heatmaps: np.ndarray, model: dict, input_size: Sequence[int], heatmap_size: Sequence[int], sigma: float,

@@ -287,6 +287,41 @@ def greedy_solution(unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray
     return labels, _components(labels, clusters[:, None] == clusters[None, :])
 
 
+def _checked_inputs(unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unary, pairwise) as float64 and ``allowed`` as bool (None: unary > 0), their shapes checked."""
+    unary = np.asarray(unary, dtype=np.float64)
+    D, C = unary.shape
+    pairwise = np.asarray(pairwise, dtype=np.float64)
+    if pairwise.shape != (D, D, C, C):
+        raise ValueError(f"pairwise must be ({D}, {D}, {C}, {C}), got {pairwise.shape}")
+    allowed = (unary > 0) if allowed is None else np.asarray(allowed, dtype=bool)
+    if allowed.shape != (D, C):
+        raise ValueError(f"allowed must be ({D}, {C}), got {allowed.shape}")
+    return unary, pairwise, allowed
+
+
+def _root_cuts(program: _Program, deadline: float, rounds: int, max_cuts: int | None) -> int:
+    """Cutting planes at the root: solve the LP relaxation and add the triangles its fractional y violates
+    (up to ``max_cuts``), at most ``rounds`` times and until ``deadline`` (a ``time.perf_counter()`` value) --
+    the relaxation without triangles is very loose, and an LP costs far less than an integer round.
+    Returns the number of LPs solved."""
+    solved = 0
+    for _ in range(rounds):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0 or len(program.costs) == 0:
+            break
+        res = milp(program.costs, integrality=np.zeros(len(program.costs)), bounds=(0, 1),
+                   constraints=program.constraints(), options={"time_limit": remaining, "disp": False})
+        solved += 1
+        if res.x is None or res.status != 0:
+            break
+        cuts = violated_triangles(program.fractional_y(res.x), tol=1e-4, limit=max_cuts)
+        if not cuts or not program.add_triangles(cuts):
+            break
+    return solved
+
+
 def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: np.ndarray | None = None,
                              time_limit: float = 10.0, lazy: bool = True, mip_rel_gap: float = 1e-7,
                              root_rounds: int = 1, max_cuts: int | None = None) -> ILPSolution:
@@ -310,14 +345,7 @@ def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: n
     Returns an :class:`ILPSolution`.
     """
     t0 = time.perf_counter()
-    unary = np.asarray(unary, dtype=np.float64)
-    D, C = unary.shape
-    pairwise = np.asarray(pairwise, dtype=np.float64)
-    if pairwise.shape != (D, D, C, C):
-        raise ValueError(f"pairwise must be ({D}, {D}, {C}, {C}), got {pairwise.shape}")
-    allowed = (unary > 0) if allowed is None else np.asarray(allowed, dtype=bool)
-    if allowed.shape != (D, C):
-        raise ValueError(f"allowed must be ({D}, {C}), got {allowed.shape}")
+    unary, pairwise, allowed = _checked_inputs(unary, pairwise, allowed)
     program = _Program(unary, pairwise, allowed)
     if not lazy:
         live = program.live
@@ -330,20 +358,7 @@ def solve_partition_labeling(unary: np.ndarray, pairwise: np.ndarray, allowed: n
     status, iterations, n_cons = "time_limit", 0, 0
     integrality = np.ones(len(program.costs))
     if lazy:
-        # cutting planes at the root: solve the LP relaxation and add the triangles its fractional y violates --
-        # the relaxation without triangles is very loose, and an LP costs far less than an integer round
-        for _ in range(root_rounds):
-            remaining = time_limit - (time.perf_counter() - t0)
-            if remaining <= 0 or len(program.costs) == 0:
-                break
-            res = milp(program.costs, integrality=np.zeros(len(program.costs)), bounds=(0, 1),
-                       constraints=program.constraints(), options={"time_limit": remaining, "disp": False})
-            iterations += 1
-            if res.x is None or res.status != 0:
-                break
-            cuts = violated_triangles(program.fractional_y(res.x), tol=1e-4, limit=max_cuts)
-            if not cuts or not program.add_triangles(cuts):
-                break
+        iterations += _root_cuts(program, t0 + time_limit, root_rounds, max_cuts)
     while True:
         remaining = time_limit - (time.perf_counter() - t0)
         if remaining <= 0 or len(program.costs) == 0:
