@@ -22,6 +22,7 @@ from posekit.checkpoint import locate, read_checkpoint, stored_config
 from posekit.data import load, parse_spec
 from posekit.data.dataset import read_image
 from posekit.predict.build import detector_path, onnx_predictor, torch_predictor
+from posekit.predict.detectors import YoloxDetector
 from posekit.runtime import cache
 from posekit.runtime.onnx import (
     DETECTOR_FILE,
@@ -38,7 +39,12 @@ from posekit.zoo import sha256_file
 
 def _export_detector(detector, det_path: Path, out_dir: Path) -> dict:
     """Export the pose model's person detector (its checkpoint ``det_path``) to ``out_dir``; returns its
-    manifest entry (file, outputs, stored config, sha256, score calibration, input)."""
+    manifest entry (file, outputs, stored config, sha256, score calibration, input). A YOLOX detector is an ONNX
+    file already: it is copied."""
+    if isinstance(detector, YoloxDetector):
+        shutil.copyfile(det_path, out_dir / DETECTOR_FILE)
+        return {"kind": "yolox", "file": DETECTOR_FILE, "source_sha256": sha256_file(det_path),
+                "input": f"images (1, 3, {detector.size}, {detector.size}) BGR 0-255, letterboxed top-left on 114"}
     det_config, _ = stored_config(read_checkpoint(det_path))
     size = _letterbox_example(detector.size)
     det_outputs = export_network(detector.model, size, out_dir / DETECTOR_FILE, dynamic_size=True, name="detector")
@@ -153,7 +159,7 @@ def quantize_pipeline(out_dir: Path, reference, images: list[np.ndarray], float_
 
     pose, detector = _Recorder(reference.model), None
     reference.model = pose
-    if reference.detector is not None:
+    if reference.detector is not None and not isinstance(reference.detector, YoloxDetector):  # (YOLOX: kept float)
         detector = _Recorder(reference.detector.model)
         reference.detector.model = detector
     try:
