@@ -116,7 +116,8 @@ def main() -> None:
     report = {"command": command, **provenance(), "test_photos": len(test), "val_photos": len(val), "rows": rows,
               "note": "box AP against the people with keypoints; area = box w x h (no segmentation in these labels)"}
     (HERE / "detectors.json").write_text(json.dumps(report, indent=1))
-    lines = [f"Command: `{command}`; {report['machine']}; {report['date']}; revision {report['git_revision'][:12]}.",
+    where = f"{report['machine']}; {report['date']}; revision {report['git_revision'][:12]}"
+    lines = [f"Command: `{command}`; {where}.",
              "", "| detector | test box AP | AP@.5 | AR@100 | val pipeline OKS-AP (12 limbs) | backgrounds with a box | "
              "COCO-mini person-free with a box | median ms | images/s |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
