@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from posekit.config import Config, apply_overrides, from_dict
+from posekit.skeletons import Skeleton, common_joints, get_skeleton
 from posekit.zoo import resolve
 
 
@@ -58,13 +59,19 @@ def read_checkpoint(path: str | Path) -> dict:
     return checked(safe_load(path), path)
 
 
-def load_state(model: torch.nn.Module, state: dict, path: str | Path, partial: bool = False) -> None:
+def load_state(model: torch.nn.Module, state: dict, path: str | Path, partial: bool = False,
+               skeleton: Skeleton | None = None) -> None:
     """Copy checkpoint weights (float16 storage allowed) into ``model``; a mismatch names the file.
     ``partial``: copy only the tensors whose name and shape the model shares (fine-tuning a different
-    head on the same backbone), logging what was left out; at least one tensor must fit."""
+    head on the same backbone), logging what was left out; at least one tensor must fit. With ``skeleton`` (the
+    model's) and a checkpoint trained on another skeleton, the per-joint output channels of the joints both
+    skeletons have are copied by name too (:func:`remap_joint_channels`)."""
     weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
     if partial:
         own = model.state_dict()
+        trained_on = ((state.get("config") or {}).get("model") or {}).get("skeleton")
+        if skeleton is not None and trained_on and trained_on != skeleton.name:
+            weights = remap_joint_channels(weights, own, get_skeleton(trained_on), skeleton)
         fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
         if not fitting:
             raise ValueError(f"{path}: no weight fits the model (not even partially)")
@@ -78,6 +85,27 @@ def load_state(model: torch.nn.Module, state: dict, path: str | Path, partial: b
         model.load_state_dict(weights)
     except RuntimeError as e:
         raise ValueError(f"{path}: weights do not fit the model: {str(e).splitlines()[0]}") from None
+
+
+def remap_joint_channels(weights: dict, own: dict, src: Skeleton, dst: Skeleton) -> dict:
+    """``weights`` of a network trained on skeleton ``src`` with its per-joint output tensors re-expressed for
+    ``dst``: a tensor whose first dimension is m x K_src where the model's (``own``) is m x K_dst (m = 1: a
+    heatmap channel per joint; m = 2: an offset pair per joint, joint-major) starts from the model's own values,
+    and the rows of every joint both skeletons have are copied from the checkpoint by name."""
+    pairs = common_joints(src, dst)
+    out = dict(weights)
+    for name, tensor in weights.items():
+        mine = own.get(name)
+        if mine is None or mine.shape == tensor.shape or mine.shape[1:] != tensor.shape[1:]:
+            continue
+        for m in (1, 2):
+            if tensor.shape[0] == m * src.num_joints and mine.shape[0] == m * dst.num_joints:
+                new = mine.clone()
+                for i, j in pairs:
+                    new[j * m:(j + 1) * m] = tensor[i * m:(i + 1) * m]
+                out[name] = new
+                break
+    return out
 
 
 def stored_config(state: dict, overrides: list[str] | None = None) -> tuple[dict, Config]:
@@ -138,8 +166,9 @@ def locate(name_or_path: str | Path) -> Path:
     return path if path.exists() else resolve(str(name_or_path))
 
 
-def load_weights(model: torch.nn.Module, name_or_path: str | Path, partial: bool = False) -> None:
+def load_weights(model: torch.nn.Module, name_or_path: str | Path, partial: bool = False,
+                 skeleton: Skeleton | None = None) -> None:
     """Initialise ``model`` from a checkpoint's (or a zoo model's) weights; ``partial`` copies only the
-    tensors that fit (see :func:`load_state`)."""
+    tensors that fit, and with the model's ``skeleton`` the output channels of shared joints (:func:`load_state`)."""
     path = locate(name_or_path)
-    load_state(model, read_checkpoint(path), path, partial)
+    load_state(model, read_checkpoint(path), path, partial, skeleton)

@@ -144,6 +144,19 @@ COCO17 = Skeleton(
     },
 )
 
+# The union of COCO-17 and LSP-14: COCO's 17 keypoints in COCO's order, then LSP's neck and head top. One network
+# answers both natively: COCO people label the first 17, LSP / LSPet / MPII people the 12 limb joints plus neck and
+# head top; unlabelled joints weigh nothing in the loss (a per-dataset joint mask by visibility). COCO-17 results are
+# its first 17 joints, LSP-14 ones are read by name.
+COCO19 = Skeleton(
+    name="coco19",
+    joints=COCO17.joints + ("neck", "head_top"),
+    limbs=COCO17.limbs + ((17, 18), (5, 17), (6, 17)),
+    torso=COCO17.torso,
+    oks_sigmas=COCO17.oks_sigmas + LSP14.oks_sigmas[12:],  # neck, head top: CrowdPose's values, as LSP-14
+    pcp_limbs={**COCO17.pcp_limbs, "head": ((17,), (18,))},
+)
+
 JHMDB15 = Skeleton(
     name="jhmdb15",
     joints=(
@@ -166,11 +179,11 @@ H3D20 = Skeleton(
     torso=(0, 7),
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (LSP14, MPII16, COCO17, JHMDB15, H3D20)}
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (LSP14, MPII16, COCO17, COCO19, JHMDB15, H3D20)}
 
 
 def get_skeleton(name: str) -> Skeleton:
-    """Look a skeleton up by name (``lsp14``, ``mpii16``, ``coco17``, ``jhmdb15``, ``h3d20``)."""
+    """Look a skeleton up by name (``lsp14``, ``mpii16``, ``coco17``, ``coco19``, ``jhmdb15``, ``h3d20``)."""
     try:
         return SKELETONS[name]
     except KeyError:

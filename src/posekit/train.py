@@ -34,6 +34,7 @@ from posekit.codecs.heatmap import HeatmapCodec
 from posekit.config import Config, ConfigError, build_codec, build_model, to_dict
 from posekit.data.dataset import PoseDataset
 from posekit.data.detection import DetectionDataset
+from posekit.skeletons import get_skeleton
 from posekit.train_data import SeededItems, StepSampler, build_datasets
 from posekit.train_state import RESUME_SAFE_KEYS, changed_keys, git_revision, rng_state, save_checkpoint, set_rng_state
 from posekit.validation import VALIDATIONS
@@ -166,7 +167,8 @@ def _build_run(cfg: Config, device: torch.device, rank: int, world: int, codec: 
     t = cfg.train
     model = build_model(cfg, pretrained=not resume)  # ImageNet weights (model.kwargs.pretrained) at the start only
     if cfg.model.init_weights and not resume:  # exactly the file the config names (init_sha256), or fail now
-        load_weights(model, pinned(cfg.model.init_weights, cfg.model.init_sha256), partial=True)
+        load_weights(model, pinned(cfg.model.init_weights, cfg.model.init_sha256), partial=True,
+                     skeleton=get_skeleton(cfg.model.skeleton))
     model = model.to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from posekit.skeletons import Skeleton
+from posekit.skeletons import COCO17, Skeleton, map_keypoints
 
 
 def box_from_keypoints(keypoints: np.ndarray, margin: float = 0.0) -> np.ndarray:
@@ -110,15 +110,20 @@ class Prediction:
 
     def to_dict(self, image_id: int = 0, file_name: str | None = None, frame: int | None = None) -> dict:
         """This person as one COCO result (what pycocotools' ``loadRes`` reads): ``image_id``, ``category_id`` 1
-        (person), flat ``keypoints`` (x, y, score) x K in the model's skeleton (named in ``skeleton``), ``score``,
-        ``bbox`` (x, y, w, h), plus ``file_name`` / ``frame`` saying which image the id stands for."""
+        (person), flat ``keypoints`` (x, y, score) x K, ``score``, ``bbox`` (x, y, w, h), plus ``file_name`` /
+        ``frame`` saying which image the id stands for. A skeleton that holds all of COCO-17's joints (the
+        ``coco19`` union) writes exactly COCO-17's 17, in its order, so that ``COCOeval`` scores them as they are;
+        any other writes its own joints; ``skeleton`` names which."""
+        keypoints, skeleton = self.keypoints, self.skeleton
+        if skeleton.name != COCO17.name and set(COCO17.joints) <= set(skeleton.joints):
+            keypoints, skeleton = map_keypoints(keypoints, skeleton, COCO17), COCO17
         out = {
             "image_id": int(image_id),
             "category_id": 1,
-            "keypoints": [round(float(v), 3) for v in self.keypoints.reshape(-1)],
+            "keypoints": [round(float(v), 3) for v in keypoints.reshape(-1)],
             "score": round(float(self.score), 5),
             "bbox": [round(float(v), 2) for v in self.box],
-            "skeleton": self.skeleton.name,
+            "skeleton": skeleton.name,
         }
         if file_name is not None:
             out["file_name"] = file_name
