@@ -31,12 +31,10 @@ from posekit.api import load_model
 from posekit.codecs.boxes import greedy_match
 from posekit.data import load, with_images
 from posekit.data.dataset import read_image
-from posekit.evaluate import GT_BOX_SOURCES, evaluate_oks, gt_box, oks_joints, predict_dataset, score
+from posekit.evaluate import GT_BOX_SOURCES, LIMB_JOINTS, evaluate_oks, gt_box, oks_joints, predict_dataset, score
 from posekit.viz import draw_predictions, save_image
 
 HERE = Path(__file__).parent
-LIMB_JOINTS = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-               "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 
 
 def swap_rate(pred: np.ndarray, gt: np.ndarray, skeleton) -> dict:

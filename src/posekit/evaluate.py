@@ -103,10 +103,17 @@ def predict_dataset(predictor: Predictor, samples: list[Sample], gt_boxes: bool 
     return np.stack(preds), np.stack(gts), heads
 
 
-def oks_joints(model: Skeleton, data: Skeleton) -> tuple[list[int], list[int], np.ndarray]:
+#: the 12 limb joints every skeleton here shares: OKS-AP on them compares LSP-14 and COCO-17 models alike
+LIMB_JOINTS = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+               "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+def oks_joints(model: Skeleton, data: Skeleton, only: tuple[str, ...] | None = None
+               ) -> tuple[list[int], list[int], np.ndarray]:
     """The joints OKS is scored on when a ``model`` skeleton meets ``data``: (model indices, data indices,
-    the data skeleton's sigmas for them), in the data's order (PROTOCOLS.md "Multi-person")."""
-    pairs = common_joints(model, data)
+    the data skeleton's sigmas for them), in the data's order (PROTOCOLS.md "Multi-person"); ``only``: of those,
+    just the joints named (e.g. :data:`LIMB_JOINTS`)."""
+    pairs = [(m, d) for m, d in common_joints(model, data) if only is None or data.joints[d] in only]
     if len(pairs) < 3:
         raise ValueError(f"{model.name} and {data.name} share {len(pairs)} joints")
     if data.oks_sigmas is None:
@@ -116,18 +123,20 @@ def oks_joints(model: Skeleton, data: Skeleton) -> tuple[list[int], list[int], n
 
 
 def evaluate_oks(predictor: Predictor, samples: list[Sample], gt_boxes: bool = False,
-                 progress: bool = True, images: list[np.ndarray] | None = None) -> dict:
+                 progress: bool = True, images: list[np.ndarray] | None = None,
+                 joints: tuple[str, ...] | None = None) -> dict:
     """OKS-AP (PROTOCOLS.md "COCO" / "Multi-person") of the predictor on COCO-format samples, over the
     joints the model's skeleton and the data's share (the 12 limb joints for an LSP-14 model on COCO-17),
     with the data skeleton's sigmas for them; ground-truth people with none of those joints labelled are
     dropped, crowd regions kept as ignore regions; area = the annotation's ``area`` (keypoint box area
     when absent). ``gt_boxes``: each annotated person is posed in its ``bbox`` x 1.25 (a detection each).
     ``images``: the samples' pictures as arrays instead of their files (as :func:`predict_dataset`).
+    ``joints``: score only these of the shared joints (e.g. :data:`LIMB_JOINTS`).
     Returns the :func:`posekit.coco_eval.oks_ap` summary in percent plus counts and the joints used."""
     if not samples:
         raise ValueError("no images to evaluate")
     data_skeleton = samples[0].skeleton
-    mi, di, sigmas = oks_joints(predictor.skeleton, data_skeleton)
+    mi, di, sigmas = oks_joints(predictor.skeleton, data_skeleton, joints)
     annotations, detections = [], []
     pictures = [s.image_path for s in samples] if images is None else images
     coco_images = []
