@@ -52,7 +52,8 @@ def main() -> None:
         print(rows[-1], flush=True)
     allowed = [r for r in rows if r["person_free_with_anyone"] <= args.max_empty * len(empty)] or rows
     chosen = max(allowed, key=lambda r: r["val_oks_ap"])
-    command = f"python benchmarks/tune_predictor_coco.py --model {args.model} --coco {args.coco} --threads {args.threads}"
+    command = (f"python benchmarks/tune_predictor_coco.py --model {args.model} --coco {args.coco} "
+               f"--threads {args.threads}")
     report = {"command": command, **provenance(), "model": args.model, "grid": GRID, "rows": rows, "chosen": chosen,
               "rule": f"highest validation OKS-AP with at most {args.max_empty:.0%} of person-free photos given anyone",
               "validation": f"coco val split ({len(val)} photos) + {len(empty)} person-free photos (backgrounds/ and "
