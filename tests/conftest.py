@@ -3,7 +3,8 @@
 ``data_root``: the real datasets folder -- ``$POSEKIT_DATA`` if set, else ``<repo>/../shared/datasets``
 (resolved from this file's location, so it does not depend on the working directory). Tests that need
 it are skipped, with the reason, only when the folder is absent.
-``untrained_checkpoint``: writes a randomly initialised model of a config as a checkpoint.
+``untrained_checkpoint``: writes a randomly initialised model of a config as a checkpoint; ``tiny_topdown``: one
+such checkpoint of a tiny top-down network (plumbing tests: coordinate frames and outputs, not accuracy).
 ``_private_cache`` (autouse): ``$POSEKIT_CACHE`` points at one temporary folder per test session, so the
 ONNX exports and crop caches tests make never land in the real ``~/.cache/posekit``.
 """
@@ -61,3 +62,13 @@ def untrained_checkpoint():
         return path
 
     return save
+
+
+#: a top-down network small enough to run in milliseconds (random weights: for plumbing tests)
+TINY_TOPDOWN = ["model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8}",
+                "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"]
+
+
+@pytest.fixture(scope="session")
+def tiny_topdown(tmp_path_factory, untrained_checkpoint) -> Path:
+    return untrained_checkpoint(tmp_path_factory.mktemp("tiny_topdown") / "tiny.pt", TINY_TOPDOWN)

@@ -9,13 +9,10 @@ import posekit
 from posekit.predict.base import Predictor
 from posekit.predict.topdown import TopDownPredictor
 
-TINY = ["model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8}",
-        "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"]
-
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, untrained_checkpoint):
-    return untrained_checkpoint(tmp_path_factory.mktemp("api") / "tiny.pt", TINY)
+def tiny(tiny_topdown):
+    return tiny_topdown
 
 
 def test_the_package_entry_point_forwards_every_option(tiny):

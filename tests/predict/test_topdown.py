@@ -11,13 +11,10 @@ import torch
 from posekit.api import load_model
 from posekit.cli import main
 
-TINY = ["model.kwargs={widths: [8, 8, 16, 16, 32], blocks: [1, 1, 1, 1], head_width: 8}",
-        "codec.input_size=[64,64]", "codec.heatmap_size=[16,16]"]
-
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, untrained_checkpoint):
-    return untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", TINY)
+def checkpoint(tiny_topdown):
+    return tiny_topdown
 
 
 def test_predict_with_boxes_returns_keypoints_inside_each_box(checkpoint):
