@@ -53,12 +53,13 @@ def test_ps_cnn_round_trip(data_root, tmp_path):
     from posekit.data import load
     from posekit.predict.classic import TreeDecodingPredictor
 
-    base = load_model("default", device="cpu")
+    base = load_model("grmi-p5-2026-11-29", device="cpu")  # an LSP-14 network: the tree is LSP-14's
     samples = load("lsp", data_root / "lsp", split="train")[:30]
     poses, labelled = crop_poses(samples, base.codec, base.padding)
     springs = Springs.fit(poses, np.array(LSP14_PARENTS), labelled)
     decoder = TreeDecoder(np.array(LSP14_PARENTS), springs, base.codec, strength=0.05)
-    path = save_classic(tmp_path / "ps_cnn.pt", "ps_cnn", TreeDecodingPredictor(base, decoder).state("default"), {})
+    state = TreeDecodingPredictor(base, decoder).state("grmi-p5-2026-11-29")
+    path = save_classic(tmp_path / "ps_cnn.pt", "ps_cnn", state, {})
     loaded = load_model(path, device="cpu")
     assert isinstance(loaded, TreeDecodingPredictor) and loaded.decoder.strength == 0.05
     preds = loaded.predict(samples[0].image_path)
