@@ -2,15 +2,16 @@
 
 Every network output kind posekit has is mirrored back here, in one place:
 
-* ``heatmaps`` (N, K, h, w): flipped along x, left/right channels swapped by the skeleton's ``flip_index``;
+* ``heatmaps`` (N, K, h, w) (and other ``*heatmaps``): flipped along x, left/right channels swapped by the
+  skeleton's ``flip_index``;
 * ``offsets`` (N, K, 2, h, w): likewise, and dx negated;
 * ``coords`` (N, K, 2), normalised to [0, 1] as :class:`~posekit.codecs.regression.RegressionCodec`:
   channels swapped, x -> 1 - x; ``scores`` (N, K): channels swapped;
 * ``pafs`` (N, 2L, h, w): flipped along x, limbs permuted and re-oriented by
   :func:`~posekit.codecs.paf.limb_flip`, the x component negated.
 
-The mirrored batch goes through the network in the same pass as the original (one pass over the weights
-instead of two: faster on a CPU, the same numbers in eval mode).
+Any other output is left as the unmirrored pass gave it. The mirrored batch goes through the network in the same pass
+as the original (one pass over the weights instead of two: faster on a CPU, the same numbers in eval mode).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def mirror_average(out: dict, flipped: dict | None, flip_index: np.ndarray | Non
     perm = torch.as_tensor(flip_index, device=device)
     for key, value in result.items():
         mirrored = flipped[key].float()
-        if key == "heatmaps":
+        if key.endswith("heatmaps"):  # "heatmaps", and Tompson's "coarse_heatmaps"
             mirrored = torch.flip(mirrored, dims=[3])[:, perm]
         elif key == "offsets":  # mirror the field back: swap left/right joints, negate dx
             mirrored = torch.flip(mirrored, dims=[4])[:, perm]
@@ -62,8 +63,8 @@ def mirror_average(out: dict, flipped: dict | None, flip_index: np.ndarray | Non
             mirrored = torch.flip(mirrored.reshape(value.shape), dims=[4])[:, limb_perm]
             mirrored = mirrored * sign[None, :, None, None, None]
             mirrored = torch.stack([-mirrored[:, :, 0], mirrored[:, :, 1]], dim=2)  # mirror x back
-        else:
-            raise ValueError(f"the flip test does not know how to mirror the output {key!r} back")
+        else:  # an output no decoding reads: the unmirrored pass's
+            continue
         result[key] = 0.5 * (value + mirrored)
     return result
 
