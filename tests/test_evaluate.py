@@ -54,7 +54,9 @@ def test_oks_ap_of_the_ground_truth_is_100_on_the_12_shared_joints(coco):
 def test_gt_box_follows_each_dataset_protocol():
     p = Person(keypoints=np.array([[10.0, 10, 2], [30, 50, 2]]), box=np.array([0.0, 0, 100, 200]),
                extra={"center": np.array([50.0, 60.0]), "scale": 1.5})
-    np.testing.assert_allclose(gt_box(p, "mpii"), [50 - 120, 60 - 120, 240, 240])  # 200 x 1.5 / 1.25
+    # the protocol's crop is 200 x scale x 1.25 = 375 px; the box handed to the predictor is that / its padding
+    np.testing.assert_allclose(gt_box(p, "mpii"), [50 - 150, 60 - 150, 300, 300])  # 200 x 1.5, then x 1.25
+    np.testing.assert_allclose(gt_box(p, "mpii", padding=1.5), [50 - 125, 60 - 125, 250, 250])  # crop still 375
     np.testing.assert_allclose(gt_box(p, "coco"), [0, 0, 100, 200])
     np.testing.assert_allclose(gt_box(p, "lsp"), [10, 10, 20, 40])
 

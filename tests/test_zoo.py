@@ -24,10 +24,10 @@ def test_every_file_exists_with_its_sha256_and_size(entry):
 def test_names_are_unique_and_complete():
     names = zoo.names()
     assert len(names) == len(set(names))
-    for required in ("default", "detector", "paf", "deepcut", "ps", "pcps", "ps_cnn", "hourglass", "hrnet",
+    for required in ("default", "detector", "yolox-nano", "paf", "deepcut", "ps", "pcps", "ps_cnn", "hourglass", "hrnet",
                      "deeppose", "tompson"):
         assert required in names
-    assert [e.name for e in zoo.entries(zoo.DETECTOR)] == ["detector"]  # kept apart from the pose models
+    assert [e.name for e in zoo.entries(zoo.DETECTOR)] == ["detector", "yolox-nano"]  # apart from the pose models
 
 
 def test_every_entry_says_what_it_is_and_how_its_figure_is_reproduced():
