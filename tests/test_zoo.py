@@ -24,8 +24,8 @@ def test_every_file_exists_with_its_sha256_and_size(entry):
 def test_names_are_unique_and_complete():
     names = zoo.names()
     assert len(names) == len(set(names))
-    for required in ("default", "detector", "yolox-nano", "paf", "deepcut", "ps", "pcps", "ps_cnn", "hourglass", "hrnet",
-                     "deeppose", "tompson"):
+    for required in ("default", "detector", "yolox-nano", "paf", "deepcut", "ps", "pcps", "ps_cnn", "hourglass",
+                     "hrnet", "deeppose", "tompson"):
         assert required in names
     assert [e.name for e in zoo.entries(zoo.DETECTOR)] == ["detector", "yolox-nano"]  # apart from the pose models
 
