@@ -41,13 +41,16 @@ class ZooEntry:
 
 
 _LSP = "--data lsp:../shared/datasets/lsp --split test"
-_REAL = "python benchmarks/real_photos.py --model default --threads 2 --backend onnxruntime"
+_REAL = "python benchmarks/real_photos.py --model grmi-p5-2026-11-29 --threads 2 --backend onnxruntime"
 
 ENTRIES: tuple[ZooEntry, ...] = (
-    ZooEntry("default", TOP_DOWN, "lsp14", "grmi-p5-2026-11-29.pt",
-             "45ec56280d524428ecb3ab5d7ef3d4c4652e3c25a842462f18a40df57db72b8d", 6310395, MIT,
-             "the shipped pipeline: person detector + G-RMI pose network (phase 5), tuned settings",
-             "LSP test PCK@0.2 80.14; COCO-mini val OKS-AP 11.87", _REAL, "README.md, benchmarks/real_photos.md"),
+    ZooEntry("default", TOP_DOWN, "coco19", "grmi-coco19-2026-12-02.pt",
+             "1527cbfb3441ad7030b0542ca256f3b640fa299991402cc3eff7c06058ad0167", 6315251, MIT,
+             "the shipped pipeline: YOLOX-nano person detector + G-RMI pose network answering COCO-17 and LSP-14 "
+             "(coco19), fine-tuned on real COCO photos; settings chosen on validation",
+             "COCO person test OKS-AP (17 keypoints, no boxes): see benchmarks/coco_person_test_default.json",
+             "python benchmarks/coco_person.py --model default --split test --coco <prepared COCO person folder>",
+             "benchmarks/default_coco19.md"),
     ZooEntry("detector", DETECTOR, "-", "detector.pt",
              "d22ccc61484c4f966bac5480da42f0c284d53e19f51d147e2c7ac5c2cee9ea02", 6535151, MIT,
              "CenterNet person detector, round 2 (step 1000), calibrated scores; default's first stage",
@@ -59,10 +62,17 @@ ENTRIES: tuple[ZooEntry, ...] = (
              "COCO box AP 25.8 over all 80 classes (Megvii's figure, not measured here)",
              "posekit predict photo.jpg --set predict.detector=yolox-nano --set predict.detector_threshold=0.1",
              "src/posekit/weights/yolox-nano.NOTICE.txt"),
+    ZooEntry("grmi-coco19-2026-12-02", TOP_DOWN, "coco19", "grmi-coco19-2026-12-02.pt",
+             "1527cbfb3441ad7030b0542ca256f3b640fa299991402cc3eff7c06058ad0167", 6315251, MIT,
+             "grmi-p5-2026-11-29 fine-tuned onto coco19 on LSP + LSPet + real COCO photos (today's default: same file)",
+             "as default (same file)", "python benchmarks/coco_person.py --model grmi-coco19-2026-12-02 --split test",
+             "benchmarks/default_coco19.md"),
     ZooEntry("grmi-p5-2026-11-29", TOP_DOWN, "lsp14", "grmi-p5-2026-11-29.pt",
              "45ec56280d524428ecb3ab5d7ef3d4c4652e3c25a842462f18a40df57db72b8d", 6310395, MIT,
-             "the G-RMI pose network ps_cnn and paf are built on (today's default: the same file)",
-             "LSP test PCK@0.2 80.14 (as default: same file)", _REAL, "benchmarks/real_photos.md"),
+             "the G-RMI pose network (LSP-14) + posekit's CenterNet: the default until 2026-12-02; ps_cnn and paf "
+             "are built on it",
+             "LSP test PCK@0.2 80.14; COCO-mini val OKS-AP 11.87",
+             _REAL, "benchmarks/real_photos.md"),
     ZooEntry("simplebaseline-lsp-2026-11-26", TOP_DOWN, "lsp14", "simplebaseline-lsp-2026-11-26.pt",
              "c903d23c4935bc8d54fb658eb7f541f344f390099343064aa6381f3636370a3d", 6305663, MIT,
              "the previous default: LSP-only SimpleBaseline (phase 3), no detector; start of the detector",
