@@ -68,7 +68,7 @@ def compare_h5(csv_path: Path, h5_path: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="default")
+    ap.add_argument("--model", default="grmi-p5-2026-11-29")
     ap.add_argument("--compare-h5", nargs=2, type=Path, metavar=("CSV", "H5"),
                     help="only compare an MPII csv with an MPII h5 file (see the module docstring) and exit")
     ap.add_argument("--config", help="the model's training config (its validation split)")

@@ -102,7 +102,8 @@ def main() -> None:
              for g in range(args.generations) for n in NS for o in OVERLAP_LEVELS}
     print(f"{sum(len(v) for v in cells.values())} scenes composed", flush=True)
 
-    methods = {} if args.no_topdown else {"topdown": ("default", []), "topdown_gt": ("default", [])}
+    topdown = "grmi-p5-2026-11-29"  # the default the stored rows were measured with
+    methods = {} if args.no_topdown else {"topdown": (topdown, []), "topdown_gt": (topdown, [])}
     if args.paf:
         methods["paf"] = (args.paf, [])
     if args.deepcut:

@@ -108,7 +108,7 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/datasets")
-    ap.add_argument("--model", default="default")
+    ap.add_argument("--model", default="grmi-p5-2026-11-29")
     ap.add_argument("--calibration-images", type=int, default=100)
     ap.add_argument("--val-images", type=int, default=200)
     ap.add_argument("--out", default=str(HERE / "onnx"))

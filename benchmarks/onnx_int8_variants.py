@@ -51,7 +51,7 @@ def main() -> None:
     rows = []
     for name, options in VARIANTS.items():
         folder = work / name.replace(" ", "_").replace(",", "")
-        export_pipeline("default", folder, quantize="int8" if options else None,
+        export_pipeline("grmi-p5-2026-11-29", folder, quantize="int8" if options else None,
                         calibration=calibration if options else None, int8_options=options)
         predictor = load_model(folder, threads=2)
         pred, gt, heads = predict_dataset(predictor, held_out, match="nearest", progress=False)

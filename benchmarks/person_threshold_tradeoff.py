@@ -59,7 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = Path(args.data)
-    model = Thresholded(load_model("default", overrides=["predict.person_threshold=0.0"], threads=1))
+    model = Thresholded(load_model("grmi-p5-2026-11-29", overrides=["predict.person_threshold=0.0"], threads=1))
     coco = load("coco", data / "coco_mini", split="train2017")
     person_free = [s.image_path for s in coco if not any((p.keypoints[:, 2] > 0).any() for p in s.people)]
     backgrounds = [p for i, p in enumerate(sorted((data / "backgrounds").iterdir()))

@@ -212,7 +212,7 @@ def lsp(args, predictor) -> tuple[float, dict, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="default")
+    ap.add_argument("--model", default="grmi-p5-2026-11-29")
     ap.add_argument("--data", default="../shared/datasets")
     ap.add_argument("--dataset", choices=("lsp", "mpii", "coco"), default="lsp",
                     help="lsp: LSP test PCK@0.2; mpii: MPII validation photos PCKh@0.5; coco: COCO-mini val OKS-AP")
