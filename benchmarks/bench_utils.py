@@ -27,6 +27,22 @@ def save_row(row: dict) -> dict:
     return row
 
 
+class Thresholded:
+    """A predictor's people (computed once per image, at its own lowest threshold) scoring at least ``threshold``:
+    every person threshold of a sweep scored from one prediction pass (a threshold only drops people)."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor, self.skeleton, self.padding = predictor, predictor.skeleton, predictor.padding
+        self.threshold, self._seen = 0.0, {}
+
+    def predict(self, image, boxes=None) -> list:
+        if boxes is not None:
+            raise ValueError("whole images only")
+        if str(image) not in self._seen:
+            self._seen[str(image)] = self.predictor.predict(image)
+        return [p for p in self._seen[str(image)] if p.score >= self.threshold]
+
+
 def git_revision() -> str:
     """The commit the measured code is at (``git rev-parse HEAD`` of this repository), with ``-dirty`` appended when
     ``src/`` or ``configs/`` hold uncommitted changes; ``"unknown"`` outside a git checkout."""

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 import torch
-from bench_utils import provenance
+from bench_utils import Thresholded, provenance
 
 from posekit.api import load_model
 from posekit.config import load_config
@@ -34,20 +34,6 @@ from posekit.train_data import load_each_source, split_sources
 
 HERE = Path(__file__).parent
 THRESHOLDS = (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3)
-
-
-class Thresholded:
-    """The predictor's people (computed once per image, at threshold 0) scoring at least ``threshold``."""
-
-    def __init__(self, predictor) -> None:
-        self.predictor, self.skeleton, self.threshold, self._seen = predictor, predictor.skeleton, 0.0, {}
-
-    def predict(self, image, boxes=None) -> list:
-        if boxes is not None:
-            raise ValueError("whole images only")
-        if str(image) not in self._seen:
-            self._seen[str(image)] = self.predictor.predict(image)
-        return [p for p in self._seen[str(image)] if p.score >= self.threshold]
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import itertools
 import json
 from pathlib import Path
 
-from bench_utils import provenance
+from bench_utils import Thresholded, provenance
 
 from posekit.api import load_model
 from posekit.data import load
@@ -27,22 +27,6 @@ from posekit.evaluate import evaluate_oks
 
 HERE = Path(__file__).parent
 GRID = {"whole_image": (0.0, 0.3), "flip_test": (True, False), "person_threshold": (0.05, 0.1, 0.2, 0.3)}
-
-
-class Thresholded:
-    """A predictor's people at its lowest person threshold, computed once per image, returned above ``threshold``:
-    every threshold of the grid scored from one prediction pass (the threshold only drops people)."""
-
-    def __init__(self, predictor) -> None:
-        self.predictor, self.skeleton, self.padding = predictor, predictor.skeleton, predictor.padding
-        self.cache: dict[str, list] = {}
-        self.threshold = 0.0
-
-    def predict(self, image, boxes=None) -> list:
-        key = str(image)
-        if key not in self.cache:
-            self.cache[key] = self.predictor.predict(image)
-        return [p for p in self.cache[key] if p.score >= self.threshold]
 
 
 def main() -> None:
