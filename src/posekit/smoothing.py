@@ -78,7 +78,8 @@ class OneEuroFilter:
             return kp.copy()
         never = np.isnan(self.t)
         if shift is not None:  # joints held from earlier frames move with the person
-            self.x[~never] += np.asarray(shift, dtype=np.float64)
+            held = ~conf & ~never
+            self.x[held] += np.asarray(shift, dtype=np.float64)
         self.x[never] = xy[never]  # never confident yet: follow the raw value
         fresh = conf & never
         self.t[fresh] = t

@@ -11,7 +11,7 @@ The association follows ByteTrack (Zhang et al., ECCV 2022), with posekit's keyp
 2. **high-score people** (score >= ``high_score``) are matched to all live tracks (Hungarian, scipy's
    ``linear_sum_assignment``) on the similarity ``iou_weight x box IoU + (1 - iou_weight) x OKS`` (the track's
    confident keypoints acting as the ground truth, its keypoint box x 1.25 as the area, the skeleton's OKS
-   sigmas); pairs under ``match_threshold`` stay unmatched;
+   sigmas; OKS counted 0 for boxes that do not overlap); pairs under ``match_threshold`` stay unmatched;
 3. **low-score people** (``low_score`` <= score < ``high_score``) are matched to the tracks left over, with the
    stricter ``low_match_threshold`` -- an occluded or blurred person keeps their id instead of being dropped;
 4. unmatched high-score people start new tracks; unmatched low-score people are dropped; a track unmatched for
@@ -145,6 +145,8 @@ class PoseTracker:
             gt[:, 2] = np.where(gt[:, 2] >= self._min_score, 2.0, 0.0)
             area = keypoint_area(gt) if gt[:, 2].any() else float(box[2] * box[3])
             for j, p in enumerate(people):
+                if sim[i, j] <= 0:  # boxes apart: the keypoints are too (and OKS costs ~20 us a pair)
+                    continue
                 kps[i, j] = oks(p.keypoints[:, :2], gt, max(area, 1.0), np.asarray(sigmas), gt_box=box)
         return self.iou_weight * sim + (1 - self.iou_weight) * kps
 
