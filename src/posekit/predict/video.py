@@ -108,6 +108,8 @@ class _Prefetch:
         return self
 
     def __next__(self):
+        if self._stop.is_set():  # closed: nothing more comes
+            raise StopIteration
         item = self._queue.get()
         if item is _END:
             self._thread.join()
@@ -121,6 +123,10 @@ class _Prefetch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def stop(self) -> None:
+        """Ask the thread to end (it releases the video within ~0.1 s) without waiting for it."""
+        self._stop.set()
 
 
 class VideoPredictions:
@@ -180,6 +186,11 @@ class VideoPredictions:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def __del__(self) -> None:  # dropped without close(): the decoding thread must not wait forever
+        frames = getattr(self, "_frames", None)
+        if frames is not None:
+            frames.stop()
 
 
 class FrameWriter:
