@@ -90,8 +90,8 @@ class PoseTracker:
     """
 
     def __init__(self, high_score: float = 0.2, low_score: float = 0.1, max_age: int = 30,
-                 iou_weight: float = 0.5, match_threshold: float = 0.2, low_match_threshold: float = 0.4,
-                 smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING, motion_gain: tuple[float, float] = (0.8, 0.3),
+                 iou_weight: float = 0.5, match_threshold: float = 0.1, low_match_threshold: float = 0.4,
+                 smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING, motion_gain: tuple[float, float] = (0.3, 0.05),
                  fps: float = 25.0) -> None:
         if not 0 <= low_score <= high_score:
             raise ValueError(f"need 0 <= low_score <= high_score, got {low_score}, {high_score}")
@@ -188,9 +188,16 @@ class PoseTracker:
         return self._output(track, person, frame, None)
 
     def _output(self, track: Track, person: Prediction, frame: int, shift: np.ndarray | None) -> Prediction:
+        """The person with the track's id and smoothed keypoints. The filter sees the pose relative to the track's
+        motion-filtered box centre, so a person walking at a steady pace is not smoothed into lagging behind
+        (only the limbs' motion about the body is filtered) and held joints move with the person."""
         raw = np.asarray(person.keypoints, dtype=np.float64)
         if track.smoother is not None:
-            smoothed = track.smoother(raw, frame / self.fps, scale=float(track.box[3]), shift=shift)
+            anchor = _center_size(track.box)[:2]
+            relative = raw.copy()
+            relative[:, :2] -= anchor
+            smoothed = track.smoother(relative, frame / self.fps, scale=float(track.box[3]))
+            smoothed[:, :2] += anchor
         else:
             smoothed = raw.copy()
         track.keypoints = smoothed
