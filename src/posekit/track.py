@@ -18,7 +18,12 @@ The association follows ByteTrack (Zhang et al., ECCV 2022), with posekit's keyp
    more than ``max_age`` frames dies (a track seen only once dies at its first miss: a one-frame false positive
    must not hold an id).
 
-Only tracks matched in this frame are returned. Why posekit has its own tracker: the maintained libraries did
+Keypoints are smoothed per track and joint by a One-Euro filter on the pose *relative to the track's box centre*
+(the alpha-beta-filtered one of step 1): a person walking at a steady pace is then not smoothed into lagging
+behind (only the limbs' motion about the body is filtered), and a joint held while unsure moves with the person.
+
+Only tracks matched in this frame are returned. The default settings were chosen on composed videos of LSP
+*training* people (benchmarks/tracking.md). Why posekit has its own tracker: the maintained libraries did
 not fit beside posekit's dependencies (norfair 2.3 pins numpy < 2, which opencv-python-headless 4.14 cannot
 use; boxmot needs torchvision, which does not load beside the CPU torch build, plus opencv-python, timm, gdown
 and huggingface-hub); the algorithm is small and is tested in tests/test_track.py.
@@ -85,7 +90,8 @@ class PoseTracker:
         OKS sigmas use boxes only).
     match_threshold / low_match_threshold: least similarity of a match in the first / second stage.
     smoothing: the One-Euro settings (None = no smoothing: keypoints are the raw ones).
-    motion_gain: alpha-beta filter gains (position, velocity) of the constant-velocity box model.
+    motion_gain: alpha-beta filter gains (position, velocity) of the constant-velocity box model (low = a
+        steadier box centre, which the smoothing is relative to; slower to follow a change of pace).
     fps: frames per second, the filter's clock (``update``'s ``frame`` / fps seconds).
     """
 
