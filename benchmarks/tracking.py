@@ -186,7 +186,8 @@ def tune(videos: list[dict], high: float, low: float) -> tuple[dict, dict, list]
 
 def evaluate(videos: list[dict], high: float, low: float) -> dict:
     """The shipped tracker settings and variants on the (test) videos: CLEAR-MOT counts, keypoint quality, cost."""
-    variants = {"posekit (default settings)": {}, "boxes only (iou_weight=1)": {"iou_weight": 1.0},
+    variants = {"posekit (default settings)": {}, "IoU + OKS (iou_weight=0.5)": {"iou_weight": 0.5},
+                "no motion model (motion_gain=(1, 0))": {"motion_gain": (1.0, 0.0)},
                 "no smoothing": {"smoothing": None}}
     out = {}
     for name, kw in variants.items():

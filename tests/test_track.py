@@ -98,3 +98,17 @@ def test_no_smoothing_returns_the_raw_keypoints_and_bad_settings_are_refused():
     with pytest.raises(ValueError, match="low_score"):
         PoseTracker(high_score=0.1, low_score=0.3)
     assert OneEuroSettings().min_cutoff > 0
+
+
+def test_keypoints_tell_apart_two_people_sharing_one_box():
+    """Two poses in the same box (one with arms raised), listed in a changing order: box IoU cannot tell them
+    apart, the OKS term of the similarity can."""
+    rng = np.random.default_rng(1)
+    for iou_weight, keeps in ((0.5, True), (1.0, False)):
+        tracker = PoseTracker(iou_weight=iou_weight)
+        seen = set()
+        for f in range(12):
+            people = [person(100 + rng.normal(0, 1)), person(100 + rng.normal(0, 1), mirrored=True)]
+            out = tracker.update(people[::-1] if rng.random() < 0.5 else people, f)
+            seen |= {(p.raw_keypoints[9, 1] > 50, p.track_id) for p in out}
+        assert (len(seen) == 2) == keeps

@@ -87,7 +87,9 @@ class PoseTracker:
         ``person_threshold`` is the natural value); low_score: people between the two only continue tracks.
     max_age: frames a track survives unmatched (kept alive through short occlusions).
     iou_weight: weight of box IoU against keypoint OKS in the similarity (1 = boxes only; skeletons without
-        OKS sigmas use boxes only).
+        OKS sigmas use boxes only). The default, 1, is what the training-people videos chose: there the OKS term
+        did not lower the ID switches (28 with boxes only, 30-31 at weight 0.5; benchmarks/tracking.md); it helps
+        where boxes cannot tell people apart (two poses in one box) and is there to turn on.
     match_threshold / low_match_threshold: least similarity of a match in the first / second stage.
     smoothing: the One-Euro settings (None = no smoothing: keypoints are the raw ones).
     motion_gain: alpha-beta filter gains (position, velocity) of the constant-velocity box model (low = a
@@ -96,7 +98,7 @@ class PoseTracker:
     """
 
     def __init__(self, high_score: float = 0.2, low_score: float = 0.1, max_age: int = 30,
-                 iou_weight: float = 0.5, match_threshold: float = 0.1, low_match_threshold: float = 0.4,
+                 iou_weight: float = 1.0, match_threshold: float = 0.1, low_match_threshold: float = 0.4,
                  smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING, motion_gain: tuple[float, float] = (0.3, 0.05),
                  fps: float = 25.0) -> None:
         if not 0 <= low_score <= high_score:
