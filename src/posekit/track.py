@@ -19,7 +19,7 @@ The association follows ByteTrack (Zhang et al., ECCV 2022), with posekit's keyp
    must not hold an id).
 
 Keypoints are smoothed per track and joint by a One-Euro filter on the pose *relative to the track's box centre*
-(the alpha-beta-filtered one of step 1): a person walking at a steady pace is then not smoothed into lagging
+(a steady alpha-beta filter of it, ``anchor_gain``): a person walking at a steady pace is then not smoothed into lagging
 behind (only the limbs' motion about the body is filtered), and a joint held while unsure moves with the person.
 
 Only tracks matched in this frame are returned. The default settings were chosen on composed videos of LSP
@@ -61,6 +61,8 @@ class Track:
     smoother: OneEuroFilter | None
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     hits: int = 1
+    anchor: np.ndarray | None = None  # (2,) the steadier centre the smoothing is relative to
+    anchor_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
 
     def predicted_box(self, frame: int) -> np.ndarray:
         """The box moved to ``frame`` at constant velocity (centre and size), as x, y, w, h."""
@@ -87,20 +89,20 @@ class PoseTracker:
         ``person_threshold`` is the natural value); low_score: people between the two only continue tracks.
     max_age: frames a track survives unmatched (kept alive through short occlusions).
     iou_weight: weight of box IoU against keypoint OKS in the similarity (1 = boxes only; skeletons without
-        OKS sigmas use boxes only). The default, 1, is what the training-people videos chose: there the OKS term
-        did not lower the ID switches (28 with boxes only, 30-31 at weight 0.5; benchmarks/tracking.md); it helps
-        where boxes cannot tell people apart (two poses in one box) and is there to turn on.
+        OKS sigmas use boxes only).
     match_threshold / low_match_threshold: least similarity of a match in the first / second stage.
     smoothing: the One-Euro settings (None = no smoothing: keypoints are the raw ones).
-    motion_gain: alpha-beta filter gains (position, velocity) of the constant-velocity box model (low = a
-        steadier box centre, which the smoothing is relative to; slower to follow a change of pace).
+    motion_gain: alpha-beta filter gains (position, velocity) of the constant-velocity box model that predicts
+        where to look for a person (high = quick to follow a change of pace).
+    anchor_gain: the gains of a second, steadier filter of the box centre that the smoothing is relative to
+        (low = steadier; a lag of it is seen by the One-Euro filter as motion and followed).
     fps: frames per second, the filter's clock (``update``'s ``frame`` / fps seconds).
     """
 
-    def __init__(self, high_score: float = 0.2, low_score: float = 0.1, max_age: int = 30,
-                 iou_weight: float = 1.0, match_threshold: float = 0.1, low_match_threshold: float = 0.4,
-                 smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING, motion_gain: tuple[float, float] = (0.3, 0.05),
-                 fps: float = 25.0) -> None:
+    def __init__(self, high_score: float = 0.2, low_score: float = 0.1, max_age: int = 15,
+                 iou_weight: float = 0.5, match_threshold: float = 0.1, low_match_threshold: float = 0.4,
+                 smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING, motion_gain: tuple[float, float] = (0.8, 0.3),
+                 fps: float = 25.0, anchor_gain: tuple[float, float] = (0.3, 0.05)) -> None:
         if not 0 <= low_score <= high_score:
             raise ValueError(f"need 0 <= low_score <= high_score, got {low_score}, {high_score}")
         if fps <= 0:
@@ -109,6 +111,7 @@ class PoseTracker:
         self.iou_weight, self.match_threshold = float(iou_weight), float(match_threshold)
         self.low_match_threshold = float(low_match_threshold)
         self.smoothing, self.motion_gain, self.fps = smoothing, motion_gain, float(fps)
+        self.anchor_gain = anchor_gain
         self.tracks: list[Track] = []
         self._next_id = 1
         self._frame = -1
@@ -184,13 +187,18 @@ class PoseTracker:
         track.velocity = track.velocity + b * residual[:2] / gap
         shift = state[:2] - _center_size(track.box)[:2]
         track.box = np.array([state[0] - state[2] / 2, state[1] - state[3] / 2, state[2], state[3]])
+        a, b = self.anchor_gain  # a second, steadier alpha-beta filter of the centre: the smoothing's reference
+        predicted = track.anchor + track.anchor_velocity * gap
+        residual = _center_size(person.box)[:2] - predicted
+        track.anchor = predicted + a * residual
+        track.anchor_velocity = track.anchor_velocity + b * residual / gap
         track.last_frame, track.hits = frame, track.hits + 1
         return self._output(track, person, frame, shift)
 
     def _start(self, person: Prediction, frame: int) -> Prediction:
         smoother = OneEuroFilter(self.smoothing) if self.smoothing is not None else None
-        track = Track(self._next_id, np.asarray(person.box, dtype=np.float64).copy(), person.keypoints.copy(),
-                      frame, smoother)
+        box = np.asarray(person.box, dtype=np.float64).copy()
+        track = Track(self._next_id, box, person.keypoints.copy(), frame, smoother, anchor=_center_size(box)[:2])
         self._next_id += 1
         self.tracks.append(track)
         return self._output(track, person, frame, None)
@@ -201,7 +209,7 @@ class PoseTracker:
         (only the limbs' motion about the body is filtered) and held joints move with the person."""
         raw = np.asarray(person.keypoints, dtype=np.float64)
         if track.smoother is not None:
-            anchor = _center_size(track.box)[:2]
+            anchor = track.anchor
             relative = raw.copy()
             relative[:, :2] -= anchor
             smoothed = track.smoother(relative, frame / self.fps, scale=float(track.box[3]))
