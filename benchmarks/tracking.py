@@ -39,8 +39,8 @@ from posekit.viz import draw_predictions, save_image
 
 HERE = Path(__file__).parent
 MATCH_OKS = 0.3  # a prediction is the ground-truth person it matches with OKS >= this (CLEAR-MOT's distance gate)
-COUNTED_VISIBLE = 0.3
-MOTION_GAIN = (0.8, 0.3)  # fixed, not chosen on the composed videos (see tune)  # ground-truth people with less of their silhouette visible are neither missed nor found
+COUNTED_VISIBLE = 0.3  # ground-truth people with less of their silhouette visible are neither missed nor found
+MOTION_GAIN = (0.8, 0.3)  # fixed, not chosen on the composed videos (see tune)
 
 
 def predict_videos(predictor, composer: SceneComposer, seeds: list[int], frames: int, low: float) -> list[dict]:
