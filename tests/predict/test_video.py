@@ -79,3 +79,25 @@ def test_frame_writer_writes_in_order_and_reports_a_failed_drawing(tmp_path):
             writer.write(f, [])
         writer.close()
     writer.close()
+
+
+def test_a_stream_url_is_read_through_opencv(data_root, tmp_path, capsys):
+    """--source URL: vtest.avi served over HTTP on the loopback, read by OpenCV's FFmpeg as a stream."""
+    import functools
+    import http.server
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(data_root / "unlabeled"))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/vtest.avi"
+        out = tmp_path / "stream.json"
+        assert main(["predict", "--source", url, "--track", "--max-frames", "3", "--json", str(out),
+                     "--threads", "2"]) == 0
+    finally:
+        server.shutdown()
+    results = json.loads(out.read_text())
+    assert {r["frame"] for r in results} == {0, 1, 2} and all(r["file_name"] == url for r in results)
+    assert "frames/s" in capsys.readouterr().out
