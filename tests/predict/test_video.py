@@ -15,6 +15,7 @@ from posekit.predict.inputs import open_video, video_source
 from posekit.predict.video import FrameWriter, VideoTiming
 
 
+@pytest.mark.heavy
 def test_cli_tracks_the_first_frames_of_vtest(data_root, tmp_path, capsys):
     out = tmp_path / "out.json"
     rc = main(["predict", str(data_root / "unlabeled" / "vtest.avi"), "--track", "--json", str(out), "--draw",
