@@ -214,14 +214,18 @@ def _read_header(kind: str, data: bytes, label: str) -> _Header:
 def _check_header(header: _Header, label: str, max_pixels: int) -> None:
     w, h, kind = header.width, header.height, header.format
     if w * h > max_pixels or max(w, h) > OPENCV_MAX_SIDE:
-        raise ImageError(f"{label}: the {kind} header declares {w:,} x {h:,} pixels ({w * h / 1e6:,.0f} MP); "
-                         f"at most {max_pixels / 1e6:,.0f} MP and {OPENCV_MAX_SIDE:,} px a side are accepted. "
+        raise ImageError(f"{label}: the {kind} header declares {w:,} x {h:,} pixels ({_amount(w * h)}); "
+                         f"at most {_amount(max_pixels)} and {OPENCV_MAX_SIDE:,} px a side are accepted. "
                          "Shrink the photo first (nothing was decoded)")
     if header.truncated:
         raise ImageError(f"{label}: a truncated {kind} file (the data ends before the image does: an "
                          "interrupted download or copy?); send the whole file")
     if w < 1 or h < 1:
         raise ImageError(f"{label}: a damaged {kind} file: its header declares {w} x {h} pixels")
+
+
+def _amount(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f} MP" if pixels >= 10_000_000 else f"{pixels:,} pixels"
 
 
 def _decode_pixels(data: bytes, header: _Header, label: str) -> np.ndarray:
@@ -301,6 +305,8 @@ def _jpeg_header(data: bytes) -> _Header:
             pos += 2
             continue
         (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        if length < 2:
+            raise ValueError(f"a segment length of {length} at byte {pos}")
         segment = data[pos + 4:pos + 2 + length]
         if marker == 0xE1 and orientation is None and segment.startswith(b"Exif\0\0"):
             orientation = _exif_orientation(segment[6:])
