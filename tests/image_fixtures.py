@@ -8,8 +8,9 @@ by default :func:`real_photo` (``$POSEKIT_DATA/unlabeled/messi5.jpg``, 548 x 342
     photo = real_photo()
     upright = jpeg(photo)                       # the upright twin
     sideways = exif_rotated_jpeg(photo, 6)      # stored sideways, EXIF orientation 6: shows as ``photo``
+    twin = upright_twin_png(sideways)           # its pixels turned upright by OpenCV, lossless: exactly equal
 
-Good files (decode to the photo, up to compression): :func:`jpeg`, :func:`exif_rotated_jpeg`,
+Good files (decode to the photo, up to compression): :func:`jpeg`, :func:`exif_rotated_jpeg`, :func:`upright_twin_png`,
 :func:`png16`, :func:`grey_png`, :func:`grey_alpha_png`, :func:`rgba_png`, :func:`palette_png`,
 :func:`cmyk_jpeg`, :func:`animated_gif`, :func:`encoded` (WebP, BMP, TIFF, AVIF through Pillow).
 Bad ones (refused with an ImageError): :func:`truncated_jpeg`, :func:`truncated_png`, ``b""`` (0 bytes),
@@ -84,6 +85,15 @@ def exif_rotated_jpeg(photo: np.ndarray, orientation: int = 6, quality: int = 95
     exif = Image.Exif()
     exif[0x0112] = orientation
     return _save(_pil(stored_for_orientation(photo, orientation)), "JPEG", quality=quality, exif=exif.tobytes())
+
+
+def upright_twin_png(oriented_jpeg: bytes) -> bytes:
+    """The upright twin of an EXIF-oriented JPEG with the very same pixels: its pixels turned upright by
+    OpenCV's own EXIF handling (``cv2.imdecode``, ``IMREAD_COLOR``: independent of posekit's) and saved
+    losslessly as PNG. (A twin encoded separately as JPEG differs by compression noise, to which pose
+    networks are not blind.)"""
+    upright = cv2.imdecode(np.frombuffer(oriented_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.imencode(".png", upright)[1].tobytes()
 
 
 def encoded(photo: np.ndarray, fmt: str, **kwargs) -> bytes:
