@@ -33,7 +33,6 @@ import logging
 import os
 import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -101,6 +100,8 @@ def decode_image(data: bytes | bytearray | memoryview | str | os.PathLike, *, na
     """The uint8 (H, W, 3) BGR array, upright, of an image file path or its bytes (see :func:`decode`);
     its warnings (first frame of an animation used) are logged."""
     result = decode(data, name=name, max_pixels=max_pixels)
+    if not (result.notes or result.warnings):
+        return result.image
     label = name or (str(data) if isinstance(data, (str, os.PathLike)) else "image data")
     for note in result.notes:
         log.debug("%s: %s", label, note)
@@ -121,7 +122,7 @@ def decode(data: bytes | bytearray | memoryview | str | os.PathLike, *, name: st
         raise ValueError(f"max_pixels must be in 1 .. {OPENCV_MAX_PIXELS:,} (OpenCV's own limit), got {max_pixels}")
     if isinstance(data, (str, os.PathLike)):
         name = name or str(data)
-        data = _read_file(Path(data))
+        data = _read_file(data)
     elif isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     elif not isinstance(data, bytes):
@@ -172,7 +173,7 @@ def _orientation_left(header: _Header, image: np.ndarray) -> int:
     return header.orientation if header.orientation >= 5 and unswapped else 1
 
 
-def _read_file(path: Path) -> bytes:
+def _read_file(path: str | os.PathLike) -> bytes:
     try:  # open() tells a folder and a missing file apart without two extra stat calls
         with open(path, "rb") as f:
             return f.read()
@@ -304,14 +305,13 @@ def _jpeg_header(data: bytes) -> _Header:
         if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
             pos += 2
             continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        length = data[pos + 2] << 8 | data[pos + 3]
         if length < 2:
             raise ValueError(f"a segment length of {length} at byte {pos}")
-        segment = data[pos + 4:pos + 2 + length]
-        if marker == 0xE1 and orientation is None and segment.startswith(b"Exif\0\0"):
-            orientation = _exif_orientation(segment[6:])
+        if marker == 0xE1 and orientation is None and data.startswith(b"Exif\0\0", pos + 4):
+            orientation = _exif_orientation(data[pos + 10:pos + 2 + length])
         elif marker in _SOF_MARKERS and size is None:
-            height, width, components = struct.unpack(">HHB", segment[1:6])
+            height, width, components = struct.unpack(">HHB", data[pos + 5:pos + 10])
             size = (width, height)
         elif marker == 0xDA:  # start of scan: the header is over
             if size is None:
