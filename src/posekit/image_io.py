@@ -221,6 +221,8 @@ def _read_header(kind: str, data: bytes, label: str) -> _Header:
         if kind == "PNG":
             return _png_header(data)
         return _pillow_header(kind, data)
+    except ImageError:
+        raise
     except (struct.error, IndexError, SyntaxError, OSError, ValueError) as e:  # a damaged header
         raise ImageError(f"{label}: a damaged {kind} file: its header cannot be read ({e})") from None
 
@@ -367,8 +369,9 @@ def _pillow_header(kind: str, data: bytes) -> _Header:
     Image.preinit()
     Image.init()
     factory = Image.OPEN.get(kind)
-    if factory is None:
-        raise OSError(f"this Pillow ({Image.__version__}) cannot read {kind} headers")
+    if factory is None:  # e.g. AVIF before Pillow 11.3
+        raise ImageError(f"{kind} is not readable with the installed Pillow {Image.__version__} (pip install "
+                         f"-U pillow), or convert the image to JPEG or PNG")
     image = factory[0](io.BytesIO(data), "")
     try:
         width, height = image.size

@@ -3,6 +3,7 @@ with errors that say what was expected."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,8 +51,11 @@ def checked_image(image) -> np.ndarray:
     :class:`~posekit.image_io.ImageError` for data that is no image posekit reads); clear errors otherwise."""
     if image is None:
         raise TypeError("predict() needs an image: a file path, its bytes or an H x W x 3 uint8 BGR array, got None")
-    if not isinstance(image, np.ndarray):
+    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
         image = decode_image(image)
+    elif not isinstance(image, np.ndarray):
+        raise TypeError("predict() takes a file path, the file's bytes or an H x W x 3 uint8 BGR array, got "
+                        f"{type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
         raise ValueError(f"image must be a non-empty H x W x 3 uint8 BGR array, got {image.dtype} {image.shape}")
     return image
