@@ -3,6 +3,7 @@ before decoding with a message that says what it is. Built from a real photo (te
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -117,6 +118,20 @@ def test_other_formats(photo, fmt):
         pytest.skip("this OpenCV has no AVIF decoder")
     result = decode(data)
     assert result.format == fmt and mean_error(result.image, photo) < 3
+
+
+def test_a_multi_picture_jpeg_gives_its_first_picture_and_float_tiffs_are_refused(photo):
+    from PIL import Image
+
+    first, second = Image.fromarray(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)), Image.new("RGB", (200, 100))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second], quality=95)  # (as 3D and some phone cameras)
+    result = decode(buffer.getvalue())
+    assert result.format == "JPEG" and mean_error(result.image, photo) < 2.5
+    buffer = io.BytesIO()
+    Image.fromarray(np.ones((20, 30), np.float32)).save(buffer, "TIFF")
+    with pytest.raises(ImageError, match="float32 pixel values .* 8- or 16-bit"):
+        decode_image(buffer.getvalue(), name="depth.tif")
 
 
 @pytest.mark.parametrize("make, words", [

@@ -1,8 +1,9 @@
 """Image files and bytes -> the uint8 (H, W, 3) BGR array, upright, that every predictor takes; or an
 :class:`ImageError` that says what is wrong and what is accepted.
 
-Read: JPEG (8-bit, grey, CMYK/YCCK, the multi-picture MPO kind phones write), PNG (1-16 bit, grey, grey +
-alpha, palette, RGBA, the first frame of an APNG), GIF (first frame), WebP, BMP, TIFF (first page), AVIF.
+Read: JPEG (8-bit, grey, Adobe CMYK, the multi-picture MPO kind some cameras write: its first picture), PNG
+(1-16 bit, grey, grey + alpha, palette, RGBA, the first frame of an APNG), GIF (first frame), WebP, BMP, TIFF
+(first page; 8 or 16 bit), AVIF.
 
 What is decided here, once for every path (files, folders, datasets, uploads):
 
@@ -72,7 +73,7 @@ class DecodedImage:
     """A decoded photo: ``image`` uint8 (H, W, 3) BGR, upright (EXIF orientation applied), in the pixel frame
     every prediction is returned in; ``format`` as detected from the bytes ("JPEG", "PNG" ...); ``notes``:
     what was done beyond plain decoding ("EXIF orientation 6: rotated 90 degrees clockwise", "alpha composited
-    over white"); ``warnings``: what the caller should tell the user ("animated GIF: the first of 12 frames
+    over white"); ``warnings``: what the caller should tell the user ("GIF with 12 frames: the first one is
     used")."""
 
     image: np.ndarray
@@ -132,7 +133,7 @@ def decode(data: bytes | bytearray | memoryview | str | os.PathLike, *, name: st
     header = _read_header(kind, data, label)
     _check_header(header, label, max_pixels)
     image = _decode_pixels(data, header, label)
-    image, notes = _to_bgr8(image, header.notes)
+    image, notes = _to_bgr8(image, header.notes, label)
     image = orient(image, _orientation_left(header, image))
     if header.orientation != 1:
         notes.append(f"EXIF orientation {header.orientation}: {_ROTATION_WORDS[header.orientation]} to upright")
@@ -255,7 +256,7 @@ def _decode_pixels(data: bytes, header: _Header, label: str) -> np.ndarray:
     return image
 
 
-def _to_bgr8(image: np.ndarray, notes: list[str]) -> tuple[np.ndarray, list[str]]:
+def _to_bgr8(image: np.ndarray, notes: list[str], label: str) -> tuple[np.ndarray, list[str]]:
     """OpenCV's unchanged decoding (H, W[, 1|2|3|4]) uint8/uint16 -> (H, W, 3) uint8 BGR; alpha composited
     over white."""
     notes = list(notes)
@@ -263,8 +264,8 @@ def _to_bgr8(image: np.ndarray, notes: list[str]) -> tuple[np.ndarray, list[str]
         image = cv2.convertScaleAbs(image, alpha=255.0 / 65535.0)  # rounds and saturates
         notes.append("16-bit values scaled to 8 bit")
     elif image.dtype != np.uint8:
-        raise ImageError(f"{image.dtype} pixel values (HDR or scientific images) are not read: save the image "
-                         "with 8- or 16-bit channels")
+        raise ImageError(f"{label}: {image.dtype} pixel values (HDR or scientific images) are not read: save "
+                         "the image with 8- or 16-bit channels")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 2:
