@@ -79,8 +79,8 @@ def accuracy(args, names: list[str]) -> None:
     report = {**provenance(), "model": args.model, "rows": list(rows.values()),
               "validation": f"COCO person val split ({len(coco_val)} photos; OKS area = box w x h, more lenient than "
                             f"COCO's official protocol), OKS-AP on 17 keypoints, no boxes; LSP-val and LSPet-val: the "
-                            f"{len(sets['lsp'])} LSP train images and {len(sets['lspet'])} LSPet images held out by the "
-                            "model's training config, PCK@0.2 of the top-scoring person, whole images",
+                            f"{len(sets['lsp'])} LSP train images and {len(sets['lspet'])} LSPet images held out by "
+                            "the model's training config, PCK@0.2 of the top-scoring person, whole images",
               "command": "python benchmarks/speed_pipeline.py accuracy --coco COCO_PREPARED --variants NAMES "
                          "(each run adds or replaces its variants' rows)"}
     out.write_text(json.dumps(report, indent=1))

@@ -33,7 +33,7 @@ from posekit.config import PredictConfig
 from posekit.data.transforms import affine_matrix, apply_affine, box_to_center_scale, invert_affine, warp
 from posekit.predict.base import Predictor
 from posekit.predict.detectors import HOGDetector, PersonDetector
-from posekit.predict.flip import decode_crops, mirror_average
+from posekit.predict.flip import NUMPY_MIRRORED, decode_crops, mirror_average, mirror_average_numpy
 from posekit.predict.people import keypoint_confidence, oks_nms
 from posekit.preprocess import normalize_images
 from posekit.skeletons import Skeleton
@@ -115,16 +115,24 @@ class TopDownPredictor(Predictor):
     # ------------------------------------------------------------------------------------- core
     @torch.no_grad()
     def _network_outputs(self, model, inputs: np.ndarray, limb_flip=None) -> dict[str, torch.Tensor]:
-        """The base's network pass (the same numbers), done batch-wide in NumPy: one normalisation over every crop,
-        and the mirror images made from the normalised batch, all in one network run with the originals."""
+        """The base's network pass (the same numbers), done batch-wide: one NumPy normalisation over every crop,
+        the mirror images made from the normalised batch and run with the originals in one batch, and (on the
+        CPU) the mirrored outputs averaged back in NumPy; outputs that decoding does not read (a dark- or
+        arg-max-decoded model's offsets) are left out."""
         x = normalize_images(inputs)
         flip_index = self.skeleton.flip_index if self.flip_test else None
-        if flip_index is None:
-            return mirror_average(model(torch.from_numpy(x).to(self.device)), None, None, limb_flip)
-        both = model(torch.from_numpy(np.concatenate([x, x[..., ::-1]])).to(self.device))
+        both = model(torch.from_numpy(np.concatenate([x, x[..., ::-1]]) if flip_index is not None else x
+                                      ).to(self.device))
+        if self.codec.refine != "offsets":
+            both.pop("offsets", None)
         n = len(x)
-        return mirror_average({k: v[:n] for k, v in both.items()}, {k: v[n:] for k, v in both.items()}, flip_index,
-                              limb_flip)
+        out = {k: v[:n] for k, v in both.items()}
+        flipped = {k: v[n:] for k, v in both.items()} if flip_index is not None else None
+        if any(v.device.type != "cpu" for v in both.values()) or not set(both) <= set(NUMPY_MIRRORED):
+            return mirror_average(out, flipped, flip_index, limb_flip)
+        out = {k: v.float().numpy() for k, v in out.items()}
+        flipped = None if flipped is None else {k: v.float().numpy() for k, v in flipped.items()}
+        return {k: torch.from_numpy(v) for k, v in mirror_average_numpy(out, flipped, flip_index).items()}
 
     def _keypoints(self, crops: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 BGR crops -> keypoints (N, K, 3) in crop pixels (flip-averaged if enabled)."""
