@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -94,7 +95,7 @@ def timed(predictor, image: np.ndarray) -> dict:
     split = getattr(predictor, "last_timing", None) or {}
     det, pose = split.get("detector", 0.0), split.get("pose", 0.0)
     return {"total": 1000 * total, "detector": 1000 * det, "pose": 1000 * pose,
-            "rest": 1000 * (total - det - pose), "people": len(people), "crops": split.get("crops", 0)}
+            "rest": 1000 * (total - det - pose), "people": len(people), "crops": getattr(predictor, "last_crops", 0)}
 
 
 def images_of(args) -> dict[str, list[np.ndarray]]:
@@ -133,11 +134,12 @@ def speed(args, names: list[str]) -> None:
     report = {**provenance(), "model": args.model, "threads": args.threads, "backend": "onnxruntime",
               "ms": out, "variants": {n: VARIANTS[n] for n in names},
               "note": "medians in ms over the images (total = predict() after the image is decoded; detector / pose "
-                      "from last_timing; rest = crops, decoding, OKS-NMS and Python); the first vtest frames, the "
+                      "from last_timing, pose = crops, network, decoding, OKS-NMS; rest = the image checks); "
+                      "mean_crops: network inputs per image (mirror images included); the first vtest frames, the "
                       "first LSP test images and COCO test photos; the machine's 2 cores were shared with other jobs",
               "command": f"python benchmarks/speed_pipeline.py speed --coco {args.coco} --frames {args.frames} "
-                         f"--images {args.images} --variants {' '.join(names)}"}
-    (HERE / "speed_pipeline.json").write_text(json.dumps(report, indent=1))
+                         f"--images {args.images} --variants {' '.join(names)} --out {args.out}"}
+    (HERE / args.out).write_text(json.dumps(report, indent=1))
 
 
 def main() -> None:
@@ -145,11 +147,12 @@ def main() -> None:
     ap.add_argument("mode", choices=("accuracy", "speed"))
     ap.add_argument("--model", default="default")
     ap.add_argument("--coco", required=True, help="the folder `posekit data prepare coco-person` wrote")
-    ap.add_argument("--data", default="../shared/datasets")
+    ap.add_argument("--data", default=os.environ.get("POSEKIT_DATA", "../shared/datasets"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--frames", type=int, default=200, help="vtest.avi frames timed (speed)")
     ap.add_argument("--images", type=int, default=100, help="LSP test images and COCO test photos timed (speed)")
+    ap.add_argument("--out", default="speed_pipeline.json", help="file under benchmarks/ (speed)")
     args = ap.parse_args()
     (accuracy if args.mode == "accuracy" else speed)(args, args.variants)
 
