@@ -71,22 +71,22 @@ def test_the_video_writer_is_released_when_prediction_fails_mid_video(data_root,
             released.append(True)
             self.writer.release()
 
-    class Failing:
-        def __init__(self, inner):
-            self.inner = inner
-
-        def predict_video(self, path):
-            for i, (index, frame, preds) in enumerate(self.inner.predict_video(path)):
-                if i == 2:
-                    raise ValueError("simulated failure in frame 2")
-                yield index, frame, preds
-
-        def runtime_summary(self):
-            return None
-
     real_load = api.load_model
+
+    def failing_model(*args, **kwargs):  # the real predictor, failing in the third frame of a video
+        predictor = real_load(*args, **kwargs)
+        step, frames = predictor._predict_frame, iter(range(10**9))
+
+        def failing(frame, previous):
+            if next(frames) == 2:
+                raise ValueError("simulated failure in frame 2")
+            return step(frame, previous)
+
+        predictor._predict_frame = failing
+        return predictor
+
     monkeypatch.setattr(cv2, "VideoWriter", Watched)
-    monkeypatch.setattr(api, "load_model", lambda *a, **k: Failing(real_load(*a, **k)))
+    monkeypatch.setattr(api, "load_model", failing_model)
     rc = main(["predict", str(data_root / "unlabeled" / "vtest.avi"), "--draw", str(tmp_path), "--backend", "torch",
                "--set", "predict.detector="])
     assert rc == 1 and "simulated failure" in capsys.readouterr().err

@@ -117,3 +117,17 @@ def test_plots_write_png(tmp_path) -> None:
     assert plot_learning_curve(log, tmp_path / "curve2.png").is_file()
     with pytest.raises(ValueError):
         plot_learning_curve([{"epoch": 1}], tmp_path / "none.png")
+
+
+def test_tracked_people_are_drawn_with_their_id_colour_and_label():
+    from posekit.skeletons import COCO17
+    from posekit.types import Prediction
+    from posekit.viz import draw_predictions, id_color
+
+    assert id_color(3) == id_color(3) and len({id_color(i) for i in range(1, 9)}) == 8
+    kp = np.zeros((17, 3))
+    p = Prediction(kp, 0.9, np.array([40.0, 60.0, 50.0, 100.0]), COCO17, track_id=7)
+    out = draw_predictions(np.zeros((200, 200, 3), np.uint8), [p])
+    tag = out[30:60, 40:90].reshape(-1, 3)
+    assert (np.abs(tag.astype(int) - id_color(7)).sum(axis=1) == 0).sum() > 100  # the filled id tag
+    assert (out[60, 40:90] == id_color(7)).all()  # the box's top edge in the id's colour

@@ -120,9 +120,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from posekit.predict.inputs import VIDEO_SUFFIXES, iter_inputs
     from posekit.types import results_json
 
+    if not args.paths and args.source is None:
+        raise ValueError("nothing to predict: give image/video paths, or --source CAMERA_INDEX|URL")
     predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
     inputs = list(iter_inputs(args.paths))
-    if not inputs:
+    if not inputs and args.source is None:
         raise ValueError(f"no images or videos in {args.paths}")
     draw_dir = Path(args.draw) if args.draw else None
     if draw_dir:
@@ -132,12 +134,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     for path in tqdm(inputs, desc="predicting", unit="file", disable=len(inputs) < 2):
         try:
             if path.suffix.lower() in VIDEO_SUFFIXES:
-                found += _predict_video(predictor, path, draw_dir, args.quiet)
+                found += _predict_video(predictor, path, draw_dir, args)
             else:
                 found.append(_predict_image(predictor, path, draw_dir, args.quiet))
         except (OSError, ValueError) as e:  # one bad file must not lose the others' results
             print(f"posekit: warning: skipped {path}: {e}", file=sys.stderr)
             failed.append(str(path))
+    if args.source is not None:  # a camera or stream: its errors are the command's
+        found += _predict_video(predictor, args.source, draw_dir, args)
     summary = predictor.runtime_summary()
     if summary and len(found) > 1:
         print(f"cost over {len(found)} images/frames: {_format(summary)}")
@@ -171,35 +175,46 @@ def _predict_image(predictor, path: Path, draw_dir: Path | None, quiet: bool) ->
     return str(path), None, preds
 
 
-def _predict_video(predictor, path: Path, draw_dir: Path | None, quiet: bool) -> list[tuple[str, int, list]]:
-    """Every frame's people; the drawn video goes into ``draw_dir``. The video files are released however
-    the loop ends (Ctrl-C and errors included)."""
-    import cv2
+def _predict_video(predictor, source, draw_dir: Path | None, args: argparse.Namespace) -> list[tuple[str, int, list]]:
+    """Every frame's people of a video file, camera index or stream URL (tracked with ``--track``); the drawn
+    video goes into ``draw_dir``, written by a background thread. Ends with the time split per frame. The video
+    files are released however the loop ends (Ctrl-C and errors included); Ctrl-C on a camera or stream ends it
+    and keeps what was found."""
+    import re
+
     from tqdm import tqdm
 
+    from posekit.predict.video import FrameWriter
     from posekit.viz import draw_predictions
 
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    cap.release()
+    name = Path(source).stem if isinstance(source, Path) else re.sub(r"[^A-Za-z0-9_.-]+", "_", str(source))[-60:]
+    frames = predictor.predict_video(source, track=args.track)
     found, writer, out_video = [], None, None
-    frames = predictor.predict_video(path)
+    live = not isinstance(source, Path)
     try:
-        for index, frame, preds in tqdm(frames, total=total, desc=path.name, unit="frame"):
-            found.append((str(path), index, preds))
-            if draw_dir:
-                if writer is None:
-                    out_video = draw_dir / (path.stem + "_pose.mp4")
-                    h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                writer.write(draw_predictions(frame, preds))
+        if draw_dir:
+            out_video = draw_dir / (f"{name}_pose.mp4" if not live else f"source_{name}_pose.mp4")
+            writer = FrameWriter(out_video, frames.fps, draw_predictions, frames.timing)
+        for index, frame, preds in tqdm(frames, total=frames.total_frames, desc=name, unit="frame"):
+            found.append((str(source), index, preds))
+            if writer is not None:
+                writer.write(frame, preds)
+            if args.max_frames and len(found) >= args.max_frames:
+                break
+    except KeyboardInterrupt:
+        if not live:
+            raise
+        print(f"\nstopped after {len(found)} frames", file=sys.stderr)
     finally:
-        frames.close()  # releases the capture now, not when the generator is collected
+        frames.close()  # releases the capture now, not when the iterator is collected
         if writer is not None:
-            writer.release()
-    if out_video is not None and not quiet:
-        print(f"{path} -> {out_video}")
+            writer.close()
+    frames.timing.stop()
+    if not args.quiet:
+        if out_video is not None:
+            print(f"{source} -> {out_video}")
+        ids = {p.track_id for _, _, preds in found for p in preds if p.track_id is not None}
+        print(f"{source}: " + (f"{len(ids)} people tracked; " if args.track else "") + frames.timing.line())
     return found
 
 
@@ -375,9 +390,20 @@ def _add_train_eval_commands(sub) -> None:
 
 
 def _add_predict_commands(sub) -> None:
-    p = sub.add_parser("predict", help="keypoints for images, folders and videos", formatter_class=FMT)
-    p.add_argument("paths", nargs="+", help="image files, folders of images, video files")
-    p.add_argument("--json", default=None, help="write COCO results here (image_id + file_name per person)")
+    p = sub.add_parser("predict", help="keypoints for images, folders, videos, cameras and streams",
+                       formatter_class=FMT, epilog="videos: posekit predict clip.mp4 --track --json out.json --draw "
+                       "out/ follows people (a track_id per result, One-Euro-smoothed keypoints, the raw ones in "
+                       "keypoints_raw; ids drawn in the video); a camera: --source 0; a stream: --source "
+                       "rtsp://host/path (anything OpenCV's FFmpeg opens). Ends with the time per frame: decode, "
+                       "detector, pose, tracking, writing.")
+    p.add_argument("paths", nargs="*", help="image files, folders of images, video files")
+    p.add_argument("--source", default=None, help="a camera index (0 = the first camera) or a stream URL "
+                   "(rtsp://, http://...), read through OpenCV; Ctrl-C ends it")
+    p.add_argument("--track", action="store_true", help="videos: follow people through the frames (stable ids, "
+                   "smoothed keypoints)")
+    p.add_argument("--max-frames", type=int, default=0, help="videos: stop after this many frames (0 = all)")
+    p.add_argument("--json", default=None, help="write COCO results here (image_id + file_name per person; "
+                   "frame, and with --track track_id and keypoints_raw, for videos)")
     p.add_argument("--draw", default=None, help="folder for drawings (PNG) and annotated videos (MP4)")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per image (big folders): the progress "
                    "bar, warnings and the summary only")

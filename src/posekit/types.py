@@ -95,6 +95,9 @@ class Prediction:
     box: (4,) float64, (x, y, w, h) in image pixels: the box the model looked at.
     skeleton: the model's keypoint definition.
     box_score: the person detector's score for the box (None when no detector found it).
+    track_id: the person's id through a video (:mod:`posekit.track`), None outside tracking.
+    raw_keypoints: (K, 3) the network's own keypoints when ``keypoints`` are smoothed over time (tracking),
+        else None.
     """
 
     keypoints: np.ndarray
@@ -102,6 +105,8 @@ class Prediction:
     box: np.ndarray
     skeleton: Skeleton
     box_score: float | None = None
+    track_id: int | None = None
+    raw_keypoints: np.ndarray | None = None
 
     def __getitem__(self, joint: str) -> np.ndarray:
         """(3,) x, y, score of the joint named ``joint`` (``person["left_wrist"]``); a KeyError lists the
@@ -113,10 +118,13 @@ class Prediction:
         (person), flat ``keypoints`` (x, y, score) x K, ``score``, ``bbox`` (x, y, w, h), plus ``file_name`` /
         ``frame`` saying which image the id stands for. A skeleton that holds all of COCO-17's joints (the
         ``coco19`` union) writes exactly COCO-17's 17, in its order, so that ``COCOeval`` scores them as they are;
-        any other writes its own joints; ``skeleton`` names which."""
-        keypoints, skeleton = self.keypoints, self.skeleton
+        any other writes its own joints; ``skeleton`` names which. A tracked person also has ``track_id`` and
+        ``keypoints_raw`` (the unsmoothed keypoints, flat, in the same joints as ``keypoints``)."""
+        keypoints, skeleton, raw = self.keypoints, self.skeleton, self.raw_keypoints
         if skeleton.name != COCO17.name and set(COCO17.joints) <= set(skeleton.joints):
-            keypoints, skeleton = map_keypoints(keypoints, skeleton, COCO17), COCO17
+            keypoints = map_keypoints(keypoints, skeleton, COCO17)
+            raw = None if raw is None else map_keypoints(np.asarray(raw), skeleton, COCO17)
+            skeleton = COCO17
         out = {
             "image_id": int(image_id),
             "category_id": 1,
@@ -129,6 +137,10 @@ class Prediction:
             out["file_name"] = file_name
         if frame is not None:
             out["frame"] = int(frame)
+        if self.track_id is not None:
+            out["track_id"] = int(self.track_id)
+        if raw is not None:
+            out["keypoints_raw"] = [round(float(v), 3) for v in np.asarray(raw).reshape(-1)]
         return out
 
 
@@ -144,7 +156,8 @@ def results_json(found: list[tuple[str, int | None, list[Prediction]]]) -> list[
 
 def read_results(path: str | Path) -> list[tuple[str | None, int | None, Prediction]]:
     """Read back a results JSON written by ``posekit predict --json``: (file name, frame, Prediction)
-    per result, keypoints in the skeleton each result names."""
+    per result, keypoints in the skeleton each result names (with ``track_id`` and ``raw_keypoints`` where the
+    result has them)."""
     import json
 
     from posekit.skeletons import get_skeleton
@@ -153,6 +166,10 @@ def read_results(path: str | Path) -> list[tuple[str | None, int | None, Predict
     for r in json.loads(Path(path).read_text()):
         skeleton = get_skeleton(r["skeleton"])
         kp = np.asarray(r["keypoints"], dtype=np.float64).reshape(skeleton.num_joints, 3)
+        raw = r.get("keypoints_raw")
+        raw = None if raw is None else np.asarray(raw, dtype=np.float64).reshape(skeleton.num_joints, 3)
+        track_id = None if r.get("track_id") is None else int(r["track_id"])
         out.append((r.get("file_name"), r.get("frame"),
-                    Prediction(kp, float(r["score"]), np.asarray(r["bbox"], dtype=np.float64), skeleton)))
+                    Prediction(kp, float(r["score"]), np.asarray(r["bbox"], dtype=np.float64), skeleton,
+                               track_id=track_id, raw_keypoints=raw)))
     return out

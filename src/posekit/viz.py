@@ -28,6 +28,7 @@ __all__ = [
     "RIGHT_COLOR",
     "draw_pose",
     "draw_predictions",
+    "id_color",
     "plot_learning_curve",
     "plot_pck_curves",
     "read_records",
@@ -117,6 +118,30 @@ def draw_pose(
     return out
 
 
+def id_color(track_id: int) -> tuple[int, int, int]:
+    """A stable, bright BGR colour for a track id: hues spaced by the golden angle, so ids close in number get
+    far-apart colours."""
+    hue = int((track_id * 0.618033988749895 % 1.0) * 180)  # OpenCV's hue runs 0..179
+    bgr = cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
+    return int(bgr[0]), int(bgr[1]), int(bgr[2])
+
+
+def _draw_id(out: np.ndarray, p: Prediction, t: int) -> None:
+    """The label "id N" on a filled tag in the id's colour, just above the top of the person's box (inside the
+    image), drawn in place."""
+    color = id_color(p.track_id)
+    scale = max(0.4, max(out.shape[:2]) / 1200)
+    text = f"id {p.track_id}"
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, t // 2))
+    x, y = (float(v) for v in p.box[:2])
+    x0 = int(np.clip(round(x), 0, max(0, out.shape[1] - tw - 4)))
+    y0 = int(np.clip(round(y) - th - base - 4, 0, max(0, out.shape[0] - th - base - 4)))
+    cv2.rectangle(out, (x0, y0), (x0 + tw + 4, y0 + th + base + 4), color, -1)
+    dark = sum(color) > 380  # black text on light tags, white on dark
+    cv2.putText(out, text, (x0 + 2, y0 + th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (0, 0, 0) if dark else (255, 255, 255), max(1, t // 2), cv2.LINE_AA)
+
+
 def draw_predictions(
     image: np.ndarray,
     people: Sequence[Person | Prediction],
@@ -127,7 +152,8 @@ def draw_predictions(
     """Draw several people (ground-truth :class:`Person` or :class:`Prediction`) on a copy of ``image``.
 
     skeleton: needed for :class:`Person` (which does not carry one); a Prediction's own skeleton wins.
-    draw_boxes: also draw each box (x, y, w, h) in white, with the score for predictions.
+    draw_boxes: also draw each box (x, y, w, h) in white, with the score for predictions. A tracked prediction
+        (``track_id`` set) gets its box in its id's colour (:func:`id_color`) and an "id N" tag above it.
     """
     out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     t = _line_width(out)
@@ -135,15 +161,19 @@ def draw_predictions(
         sk = p.skeleton if isinstance(p, Prediction) else skeleton
         if sk is None:
             raise ValueError("draw_predictions needs a skeleton to draw a Person")
+        tracked = isinstance(p, Prediction) and p.track_id is not None
         if draw_boxes and p.box is not None and np.asarray(p.box).size == 4:
             x, y, w, h = (float(v) for v in p.box)
             if w > 0 and h > 0:
-                cv2.rectangle(out, (round(x), round(y)), (round(x + w), round(y + h)), (255, 255, 255), t)
-                if isinstance(p, Prediction):
+                color = id_color(p.track_id) if tracked else (255, 255, 255)
+                cv2.rectangle(out, (round(x), round(y)), (round(x + w), round(y + h)), color, t)
+                if isinstance(p, Prediction) and not tracked:
                     cv2.putText(out, f"{p.score:.2f}", (round(x), max(10, round(y) - 3)),
                                 cv2.FONT_HERSHEY_SIMPLEX, max(0.3, max(out.shape[:2]) / 1000),
                                 (255, 255, 255), 1, cv2.LINE_AA)
         out = draw_pose(out, p.keypoints, sk, threshold=threshold, thickness=t)
+        if tracked and p.box is not None and np.asarray(p.box).size == 4:
+            _draw_id(out, p, t)
     return out
 
 

@@ -10,17 +10,18 @@ with the flip test, the video loop, and the cost report. A pipeline overrides on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from posekit.predict.flip import forward_with_mirror, mirror_average
-from posekit.predict.inputs import checked_boxes, checked_image, video_frames
+from posekit.predict.inputs import checked_boxes, checked_image
+from posekit.predict.video import VideoPredictions
 from posekit.preprocess import normalize_image
 from posekit.runtime.device import default_device
 from posekit.skeletons import Skeleton
+from posekit.track import PoseTracker
 from posekit.types import Prediction
 
 
@@ -33,6 +34,7 @@ class Predictor:
     """
 
     detector = None  # the person detector of a top-down pipeline; None where the network finds people itself
+    last_timing: dict | None = None  # {"detector": seconds} of the latest image, where a pipeline records it
     padding = 1.25  # a box is looked at enlarged this much (what evaluation divides annotated boxes by)
 
     def __init__(self, skeleton: Skeleton, device: str | torch.device | None = None, flip_test: bool = False) -> None:
@@ -56,13 +58,44 @@ class Predictor:
         boxes = checked_boxes(boxes)
         return self._predict_boxes(image, boxes) if len(boxes) else []
 
-    def predict_video(self, path: str | Path) -> Iterator[tuple[int, np.ndarray, list[Prediction]]]:
-        """Yield (frame_index, frame BGR, predictions) for each frame of a video (the video is released
-        however the loop ends)."""
-        previous: list[Prediction] = []
-        for index, frame in video_frames(path):
-            previous = self._predict_frame(frame, previous)
-            yield index, frame, previous
+    def predict_video(self, source: str | Path | int, track: bool = False, tracker: PoseTracker | None = None
+                      ) -> VideoPredictions:
+        """Poses through a video: an iterator of (frame_index, frame uint8 BGR, predictions), one per frame.
+
+        source: a video file, a camera index (``0``) or a stream URL (``rtsp://...``), opened by OpenCV.
+        track: follow people through the frames (:mod:`posekit.track`): each prediction gets a ``track_id``
+            stable through the video, ``keypoints`` smoothed over time (One-Euro) and the network's own in
+            ``raw_keypoints``. People are searched at the tracker's ``low_score`` (by default half this
+            pipeline's ``person_threshold``): those under the threshold are kept only when they continue a track.
+        tracker: a :class:`~posekit.track.PoseTracker` of your own settings (implies ``track``).
+
+        Frames are decoded in a background thread (a small bounded queue); the returned object's ``timing``
+        holds the time split (decode, detector, pose, tracking), ``fps`` the video's rate. The video is released
+        however the loop ends (exhausted, ``break``, an exception, ``close()``)::
+
+            for index, frame, people in predictor.predict_video("clip.mp4", track=True):
+                print(index, [(p.track_id, p.score) for p in people])
+        """
+        threshold = getattr(self, "person_threshold", None)
+        make = None
+        if tracker is not None:
+            make = lambda fps: tracker  # noqa: E731
+        elif track:
+            high = float(threshold) if threshold is not None else 0.0
+            make = lambda fps: PoseTracker(high_score=high, low_score=high / 2, fps=fps)  # noqa: E731
+        low = None if make is None or threshold is None else (tracker.low_score if tracker else threshold / 2)
+
+        def step(frame: np.ndarray, previous: list[Prediction]) -> list[Prediction]:
+            self.last_timing = None
+            if low is None:
+                return self._predict_frame(frame, previous)
+            saved, self.person_threshold = self.person_threshold, low  # the tracker decides on the rest
+            try:
+                return self._predict_frame(frame, previous)
+            finally:
+                self.person_threshold = saved
+
+        return VideoPredictions(source, step, lambda: (self.last_timing or {}).get("detector"), make)
 
     @property
     def last_stats(self) -> dict | None:

@@ -27,13 +27,45 @@ def iter_inputs(paths: list[str | Path]) -> Iterator[Path]:
             raise FileNotFoundError(f"input not found: {p}")
 
 
-def video_frames(path: str | Path) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, frame uint8 BGR) of every frame of a video; a ValueError when it cannot be opened. The
-    video is released however the caller stops (exhausted, ``break``, an exception)."""
-    cap = cv2.VideoCapture(str(path))
+def video_source(source: str | int | Path) -> str | int:
+    """What OpenCV opens for a video source: a camera index (an int, or a string of digits such as ``"0"``), a
+    stream URL (``rtsp://``, ``http://`` ...) or a video file path, as it is."""
+    if isinstance(source, int):
+        return source
+    text = str(source)
+    if text.isdigit() and not Path(text).exists():  # a file named "0" stays a file
+        return int(text)
+    return text
+
+
+def open_video(source: str | int | Path) -> cv2.VideoCapture:
+    """An opened ``cv2.VideoCapture`` for a file, camera index or stream URL (:func:`video_source`); a
+    ValueError saying what could not be opened otherwise."""
+    what = video_source(source)
+    cap = cv2.VideoCapture(what)
+    if not cap.isOpened():
+        cap.release()
+        if isinstance(what, int):
+            raise ValueError(f"cannot open camera {what}: is one connected, and free (not used by another program)?")
+        if "://" in what:
+            raise ValueError(f"cannot open stream: {what} (is the URL reachable, and a format OpenCV's FFmpeg reads?)")
+        missing = "" if Path(what).exists() else " (no such file)"
+        raise ValueError(f"cannot open video: {what}{missing}")
+    return cap
+
+
+def video_fps(cap: cv2.VideoCapture, default: float = 25.0) -> float:
+    """A capture's frames per second (``default`` when the container or camera does not say)."""
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    return float(fps) if fps and 0 < fps < 1000 else default
+
+
+def video_frames(source: str | int | Path, cap: cv2.VideoCapture | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, frame uint8 BGR) of every frame of a video file, camera or stream (:func:`open_video`); a
+    ValueError when it cannot be opened. ``cap``: an already opened capture of ``source``. The video is
+    released however the caller stops (exhausted, ``break``, an exception)."""
+    cap = open_video(source) if cap is None else cap
     try:
-        if not cap.isOpened():
-            raise ValueError(f"cannot open video: {path}")
         index = 0
         while True:
             ok, frame = cap.read()
