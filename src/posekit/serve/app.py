@@ -171,7 +171,7 @@ class Server:
 def _auth(settings: ServeSettings):
     bearer = HTTPBearer(auto_error=False, description="only when the server was started with --token")
 
-    async def check(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    async def check(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
         if settings.token is None:
             return
         if credentials is None:

@@ -119,6 +119,11 @@ class _Receiver:
             if len(self._text) > MAX_FIELD_BYTES:
                 raise UploadError(400, f"form field {self._current!r} is over {MAX_FIELD_BYTES} bytes")
             return
+        if self.upload.size < 16 <= self.upload.size + len(chunk) and self.upload.form_field == "image":
+            with open(self.upload.path, "rb") as f:  # refuse a video sent as a photo before it is all uploaded
+                if sniff(f.read(16) + chunk) == "video":
+                    raise UploadError(415, f"{self.upload.file_name} is a video, sent as a photo: send it as the "
+                                           "field 'video' (or to POST /v1/jobs for progress and a drawn video)")
         self.upload.size += len(chunk)
         limit = self.max_bytes[self.upload.form_field]
         if self.upload.size > limit:
