@@ -46,7 +46,8 @@ def serving(settings: ServeSettings, ready_timeout: float = 120.0):
     try:
         while True:
             try:
-                if httpx.get(f"{url}/healthz", headers=headers, timeout=5).json().get("ready"):
+                health = httpx.get(f"{url}/healthz", headers=headers, timeout=5).json()
+                if health.get("ready") or not settings.preload:
                     break
             except httpx.HTTPError:
                 pass
@@ -72,6 +73,12 @@ def live(_session_cache, data_root):
             os.environ.pop("POSEKIT_CACHE", None)
         else:
             os.environ["POSEKIT_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """:func:`serving`, for tests that start a server of their own settings."""
+    return serving
 
 
 @pytest.fixture

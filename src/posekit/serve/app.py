@@ -120,7 +120,8 @@ class Server:
 
         torch.set_num_threads(self.settings.threads_per_worker)  # PyTorch's threads are process-wide
         self.pool = WorkerPool(self.settings.workers, _loader(self.settings), self.settings.max_models,
-                               self.settings.queue_limit, preload=(self.settings.model,))
+                               self.settings.queue_limit,
+                               preload=(self.settings.model,) if self.settings.preload else ())
 
     def stop(self) -> None:
         self.jobs.close()

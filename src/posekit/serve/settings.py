@@ -19,7 +19,8 @@ class ServeSettings:
     max_upload_mb / max_video_mb: the size limit of a photo / a video upload. max_pixels: of a photo or a frame.
     max_frames: of a video. timeout: seconds a ``/v1/predict`` request may take (504 after); job_timeout: a job's.
     max_jobs, job_ttl: video jobs held at once, and seconds a finished job's files are kept.
-    backend: what runs the networks (as ``load_model``'s).
+    backend: what runs the networks (as ``load_model``'s). preload: every worker loads ``model`` at start (else on
+        its first request, which then pays for the loading).
     """
 
     model: str = "default"
@@ -39,6 +40,7 @@ class ServeSettings:
     max_jobs: int = 8
     job_ttl: float = 600.0
     backend: str = "auto"
+    preload: bool = True
 
     @property
     def threads_per_worker(self) -> int:
