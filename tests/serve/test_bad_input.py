@@ -106,7 +106,8 @@ def _send(client, case, photos):
                                                       headers=multipart([])[1]),
         "0-byte file": lambda: client.post("/v1/predict", files={"image": ("empty.jpg", b"", "image/jpeg")}),
         "truncated jpeg": lambda: client.post("/v1/predict", files={"image": ("cut.jpg", jpg[: len(jpg) // 3])}),
-        "text file named .jpg": lambda: client.post("/v1/predict", files={"image": ("notes.jpg", b"not a photo\n" * 50)}),
+        "text file named .jpg": lambda: client.post("/v1/predict",
+                                                    files={"image": ("notes.jpg", b"not a photo\n" * 50)}),
         "png declaring 100000 x 100000": lambda: client.post(
             "/v1/predict", files={"image": ("bomb.png", png_declaring(100_000, 100_000))}),
         "upload over the limit": lambda: client.post(
@@ -127,7 +128,8 @@ def _send(client, case, photos):
         "GET on a POST route": lambda: client.get("/v1/predict"),
         "huge multipart header": lambda: client.post(
             "/v1/predict", content=multipart([("image", "x" * 20_000 + ".png", img)])[0], headers=multipart([])[1]),
-        "too many files": lambda: client.post("/v1/predict", files=[("image", ("a.png", img)), ("image", ("b.png", img))]),
+        "too many files": lambda: client.post("/v1/predict",
+                                              files=[("image", ("a.png", img)), ("image", ("b.png", img))]),
         "declared length over the limit": lambda: raw_post(client, "/v1/predict", {
             "Content-Type": "multipart/form-data; boundary=x", "Content-Length": "999999999999"}, b"--x--\r\n"),
         "photo sent as a job": lambda: client.post("/v1/jobs", files={"video": ("a.png", img)}),
@@ -156,7 +158,8 @@ CASES = {
     "png declaring 100000 x 100000": ({413}, "pixels"),
     "upload over the limit": ({413}, "limit of 3 MB"),
     "path traversal name": ({200}, lambda r: r["file_name"] == "passwd.jpg" and len(r["results"]) == 2),
-    "unicode name": ({200}, lambda r: r["file_name"] == "Café_東京_🏀.png" and r["results"][0]["file_name"] == r["file_name"]),
+    "unicode name": ({200}, lambda r: r["file_name"] == "Café_東京_🏀.png"
+                     and r["results"][0]["file_name"] == r["file_name"]),
     "video as a photo": ({415}, "is a video"),
     "corrupt video": ({422}, "not a readable video"),
     "wrong content-type": ({415}, "multipart/form-data"),
