@@ -417,7 +417,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     serve(ServeSettings(model=args.model, host=args.host, port=args.port, token=args.token, workers=args.workers,
                         threads=args.threads or None, max_upload_mb=args.max_upload_mb, max_video_mb=args.max_video_mb,
                         max_pixels=args.max_pixels, max_frames=args.max_frames, timeout=args.timeout,
-                        backend=args.backend))
+                        queue_size=args.queue_size or None, backend=args.backend))
 
 
 def _add_serve_command(sub) -> None:
@@ -430,6 +430,8 @@ def _add_serve_command(sub) -> None:
                    "page asks for it, or reads it from its address: http://HOST:PORT/#token=TOKEN)")
     p.add_argument("--workers", type=int, default=1, help="prediction threads, each with its own models")
     p.add_argument("--threads", type=int, default=0, help="network threads per worker (0 = CPU cores / workers)")
+    p.add_argument("--queue-size", type=int, default=0, help="requests that may wait for a worker; more get 503 + "
+                   "Retry-After (0 = 4 x workers)")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"), help="what runs the "
                    "networks (as posekit predict's --backend)")
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="size limit of a photo upload")
