@@ -80,6 +80,8 @@ def test_job_progress_result_and_drawn_video(client, clip):
     assert state["state"] == "done" and state["frames_done"] == state["frames_total"] == 6
     result = client.get(f"/v1/jobs/{job_id}/result").json()
     assert len(result["images"]) == 6 and result["results"]
+    preview = client.get(f"/v1/jobs/{job_id}/preview")  # the page's live view: the latest drawn frame
+    assert preview.headers["content-type"] == "image/jpeg" and preview.content[:3] == b"\xff\xd8\xff"
     video = client.get(f"/v1/jobs/{job_id}/video")
     assert video.headers["content-type"] == "video/webm" and video.content[:4] == b"\x1a\x45\xdf\xa3"
     assert client.delete(f"/v1/jobs/{job_id}").json()["deleted"]

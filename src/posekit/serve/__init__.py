@@ -12,6 +12,7 @@ Why this stack -- FastAPI on uvicorn, with python-multipart:
 Modules: :mod:`~posekit.serve.settings` (flags, safe defaults), :mod:`~posekit.serve.uploads` (streamed upload,
 limits, what the bytes are), :mod:`~posekit.serve.pool` (bounded worker threads, each with its own predictors),
 :mod:`~posekit.serve.work` (a photo's / a video's people as COCO results), :mod:`~posekit.serve.jobs` (video jobs),
-:mod:`~posekit.serve.app` (the routes), :mod:`~posekit.serve.run` (uvicorn); the page is ``static/index.html``.
+:mod:`~posekit.serve.app` (the routes), :mod:`~posekit.serve.run` (uvicorn), :mod:`~posekit.serve.loadtest` (a load
+generator); the page is ``static/index.html``.
 Needs the ``serve`` extra: ``pip install 'posekit[serve]'``.
 """

@@ -1,8 +1,10 @@
-"""The HTTP routes: the page, ``/v1/predict``, ``/v1/models``, ``/v1/jobs``, ``/healthz`` (FastAPI).
+"""The HTTP routes: the page, ``/v1/predict``, ``/v1/models``, ``/v1/jobs`` (+ ``/{id}``, ``/result``, ``/video``,
+``/preview``), ``/healthz`` (FastAPI).
 
 Every request that carries a file gets its own ``tempfile.mkdtemp`` folder, removed when the request ends however
 it ends (a job's folder: when the job is cancelled, fails or expires, :mod:`posekit.serve.jobs`). Predictions run
-in the bounded worker pool (:mod:`posekit.serve.pool`), never in the event loop. Every refusal is a JSON
+in the bounded worker pool (:mod:`posekit.serve.pool`), never in the event loop; at most ``2 x (queue + workers)``
+uploads may be arriving at once, so the disk they take is bounded too. Every refusal is a JSON
 ``{"detail": "<what to change>"}`` with a 4xx status; 503 carries ``Retry-After``; 504 says the time limit.
 """
 
@@ -19,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 import posekit.serve.work as work
@@ -114,6 +116,8 @@ class Server:
         self.names = {e.name for e in pose_models()}
         self.pool: WorkerPool | None = None
         self.jobs = JobTable(settings.max_jobs, settings.job_ttl)
+        self.uploading = 0  # requests whose file is still arriving
+        self.max_uploading = 2 * (settings.queue_limit + settings.workers)
 
     def start(self) -> None:
         import torch
@@ -131,6 +135,9 @@ class Server:
     async def upload(self, request: Request) -> tuple[Path, object, dict, str]:
         """The request's file streamed into a new temporary folder: (folder, upload, options, kind). The caller
         owns the folder; on an error it is removed here."""
+        if self.uploading >= self.max_uploading:  # bounds the disk that uploads in flight can take
+            raise Busy(f"{self.uploading} uploads are arriving already")
+        self.uploading += 1  # (one event loop: no lock needed)
         folder = Path(tempfile.mkdtemp(prefix="posekit_serve_"))
         try:
             upload = await asyncio.wait_for(receive(request, folder, self.settings.upload_limits()),
@@ -143,6 +150,8 @@ class Server:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        finally:
+            self.uploading -= 1
 
     def busy(self, message: str) -> JSONResponse:
         return _error(503, f"{message}; retry in a moment", {"Retry-After": "1"})
@@ -201,6 +210,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                               "Every /v1 call needs `Authorization: Bearer <token>` when the server was started "
                               "with --token. Errors are `{\"detail\": \"...\"}` with a 4xx status.")
     app.state.server = server
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, e: Busy) -> JSONResponse:
+        return server.busy(str(e))
 
     @app.exception_handler(UploadError)
     async def refused(request: Request, e: UploadError) -> JSONResponse:
@@ -310,6 +323,17 @@ def _add_job_routes(app: FastAPI, server: Server, auth) -> None:
         if job is None:
             raise UploadError(404, f"no job {job_id!r}")
         return {"id": job_id, "state": job.state if job.state in (DONE, FAILED) else CANCELLED, "deleted": True}
+
+    @app.get("/v1/jobs/{job_id}/preview", summary="A running job's latest drawn frame (JPEG)", tags=["jobs"],
+             dependencies=[auth], response_class=Response)
+    async def job_preview(job_id: str) -> Response:
+        """The latest drawn frame, renewed about twice a second while the job runs (header `X-Frame`: its index);
+        404 before the first one."""
+        progress = found(job_id).progress
+        if progress.preview is None:
+            raise UploadError(404, f"job {job_id} has no drawn frame yet")
+        return Response(progress.preview, media_type="image/jpeg", headers={"X-Frame": str(progress.preview_frame),
+                                                                            "Cache-Control": "no-store"})
 
     def finished(job_id: str) -> Job:
         job = found(job_id)

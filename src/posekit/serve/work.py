@@ -40,6 +40,16 @@ class Progress:
     done: int = 0
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: float = float("inf")  # time.time() after which the video stops (a job's time limit)
+    preview: bytes | None = None  # the latest drawn frame as JPEG (twice a second at most): the page's live view
+    preview_frame: int = -1
+    _preview_at: float = 0.0
+
+    def show(self, index: int, drawn: np.ndarray) -> None:
+        """Keep ``drawn`` (frame ``index``) as the preview when the last one is over half a second old."""
+        if time.time() - self._preview_at >= 0.5:
+            ok, jpeg = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            if ok:
+                self.preview, self.preview_frame, self._preview_at = jpeg.tobytes(), index, time.time()
 
 
 class Cancelled(RuntimeError):
@@ -159,7 +169,9 @@ def predict_video(models, model: str, path: Path, file_name: str, threshold: flo
             images.append({"id": index + 1, "file_name": file_name, "frame": index, "width": w, "height": h})
             results += [_result(p, index + 1, file_name, index) for p in people]
             if writer is not None:
-                writer.write(_draw(frame, people))
+                picture = _draw(frame, people)
+                writer.write(picture)
+                progress.show(index, picture)
             progress.done = index + 1
     finally:
         stream.close()
