@@ -144,7 +144,8 @@ def main() -> None:
            "photos": f"COCO-mini val2017, {len(photos)} photos cycled", "served": served,
            "rss_phase": rest, "direct": direct,
            "throughput_ratio": round(served["throughput_per_s"] / best, 3),
-           "rss_mb": {"after_warmup": rss[0][1], "after_requests": rss[-1][1], "growth": round(rss[-1][1] - rss[0][1], 1),
+           "rss_mb": {"after_warmup": rss[0][1], "after_requests": rss[-1][1],
+                      "growth": round(rss[-1][1] - rss[0][1], 1),
                       "max_growth": round(max(r for _, r in rss) - rss[0][1], 1), "requests": args.rss_requests,
                       "curve": rss},
            "provisional": "taken while other work used the same 2 CPU cores; to be re-run on an idle machine"}
