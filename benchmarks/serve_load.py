@@ -8,7 +8,8 @@ process over 1,000 requests (target < 50 MB).
 The server runs as its own process (``python -m posekit serve``), started and stopped here; RSS is read from
 /proc/<pid>/status after a warm-up (every photo twice) and every 200 requests after it, up to 1,000 (the 400
 measured ones first). The direct baseline runs the same photos through ``predict()`` at the same total thread
-count both ways (one predictor with all the threads; one loop per worker) and the ratio is taken against the faster.
+count both ways (one predictor with all the threads; one loop per worker), in chunks taking turns with the served
+ones (the machine's other load drifts), and the ratio is taken against the faster.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 from bench_utils import provenance
 
-from posekit.serve.loadtest import run_load
+from posekit.serve.loadtest import LoadReport, run_load
 
 HERE = Path(__file__).resolve().parent
 
@@ -65,36 +67,56 @@ def start_server(args, port: int) -> subprocess.Popen:
     raise RuntimeError("the server did not get ready in 300 s")
 
 
-def direct_loop(photos: list[tuple[str, bytes]], requests: int, loops: int, threads: int, backend: str) -> dict:
+class Direct:
     """The same photos through ``predict()`` in plain loops (decoding included, as the server does): ``loops``
-    Python threads, each with its own predictor of ``threads`` network threads, share the ``requests``."""
-    import threading
+    Python threads, each with its own predictor of ``threads`` network threads, share the requests."""
 
-    import torch
+    def __init__(self, photos: list[tuple[str, bytes]], loops: int, threads: int, backend: str) -> None:
+        from posekit.api import load_model
 
-    from posekit.api import load_model
+        self.photos, self.loops, self.threads = photos, loops, threads
+        self.predictors = [load_model("default", backend=backend, threads=threads) for _ in range(loops)]
+        for predictor in self.predictors:
+            for _, data in photos:  # warm-up over every photo size, as the server's
+                predictor.predict(cv2.imdecode(_array(data), cv2.IMREAD_COLOR))
+        self.seconds, self.requests, self.people = 0.0, 0, 0
 
-    torch.set_num_threads(loops * threads)
-    predictors = [load_model("default", backend=backend, threads=threads) for _ in range(loops)]
-    for predictor in predictors:
-        for _, data in photos:  # warm-up over every photo size, as the server's
-            predictor.predict(cv2.imdecode(_array(data), cv2.IMREAD_COLOR))
-    people = [0] * loops
+    def run(self, requests: int) -> None:
+        """``requests`` photos (cycled from the first, as :func:`run_load` sends them), timed."""
+        people = [0] * self.loops
 
-    def loop(k: int) -> None:
-        for i in range(k, requests, loops):
-            image = cv2.imdecode(_array(photos[i % len(photos)][1]), cv2.IMREAD_COLOR)
-            people[k] += len(predictors[k].predict(image))
+        def loop(k: int) -> None:
+            for i in range(k, requests, self.loops):
+                image = cv2.imdecode(_array(self.photos[i % len(self.photos)][1]), cv2.IMREAD_COLOR)
+                people[k] += len(self.predictors[k].predict(image))
 
-    threads_ = [threading.Thread(target=loop, args=(k,)) for k in range(loops)]
-    start = time.perf_counter()
-    for t in threads_:
-        t.start()
-    for t in threads_:
-        t.join()
-    seconds = time.perf_counter() - start
-    return {"requests": requests, "loops": loops, "threads_per_loop": threads, "seconds": round(seconds, 2),
-            "throughput_per_s": round(requests / seconds, 3), "people": sum(people)}
+        workers = [threading.Thread(target=loop, args=(k,)) for k in range(self.loops)]
+        start = time.perf_counter()
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        self.seconds += time.perf_counter() - start
+        self.requests += requests
+        self.people += sum(people)
+
+    def summary(self) -> dict:
+        return {"requests": self.requests, "loops": self.loops, "threads_per_loop": self.threads,
+                "seconds": round(self.seconds, 2), "throughput_per_s": round(self.requests / self.seconds, 3),
+                "people": self.people}
+
+
+def merged(reports: list[LoadReport]) -> LoadReport:
+    out = LoadReport()
+    for r in reports:
+        out.latencies += r.latencies
+        out.statuses += r.statuses
+        out.people += r.people
+        out.errors += r.errors
+        out.retried_503 += r.retried_503
+        out.no_retry_after += r.no_retry_after
+        out.seconds += r.seconds
+    return out
 
 
 def _array(data: bytes) -> np.ndarray:
@@ -110,6 +132,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rss-requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=4, help="served and direct chunks taking turns")
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--out", default=str(HERE / "serve_load.json"))
     args = parser.parse_args()
@@ -123,8 +146,17 @@ def main() -> None:
         # allocator grow to the largest shapes once; growth after that is what would grow without bound)
         run_load(url, photos, args.clients, 2 * len(photos))
         rss = [(0, round(rss_mb(server.pid), 1))]
-        measured = run_load(url, photos, args.clients, args.requests)
-        rss.append((args.requests, round(rss_mb(server.pid), 1)))
+        # the same thread count two ways: one predictor with every thread, and one loop per worker as the server
+        # runs; served and direct chunks take turns, so a change in the machine's other load hits both alike
+        direct = [Direct(photos, 1, args.workers * args.threads, args.backend),
+                  Direct(photos, args.workers, args.threads, args.backend)]
+        chunks = []
+        for _ in range(args.rounds):
+            chunks.append(run_load(url, photos, args.clients, args.requests // args.rounds))
+            for d in direct:
+                d.run(args.requests // args.rounds)
+        measured = merged(chunks)
+        rss.append((len(measured.statuses), round(rss_mb(server.pid), 1)))
         rest = []
         while rss[-1][0] < args.rss_requests:
             n = min(200, args.rss_requests - rss[-1][0])
@@ -133,14 +165,12 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
-    # the same thread count two ways: one predictor with every thread, and one loop per worker as the server runs
-    direct = [direct_loop(photos, args.requests, 1, args.workers * args.threads, args.backend),
-              direct_loop(photos, args.requests, args.workers, args.threads, args.backend)]
     served = measured.summary()
+    direct = [d.summary() for d in direct]
     best = max(d["throughput_per_s"] for d in direct)
     row = {"command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]), **provenance(),
            "settings": {k: getattr(args, k) for k in ("workers", "threads", "queue_size", "clients", "requests",
-                                                      "rss_requests", "backend")},
+                                                      "rss_requests", "rounds", "backend")},
            "photos": f"COCO-mini val2017, {len(photos)} photos cycled", "served": served,
            "rss_phase": rest, "direct": direct,
            "throughput_ratio": round(served["throughput_per_s"] / best, 3),

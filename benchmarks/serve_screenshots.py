@@ -22,13 +22,13 @@ def shoot(url: str, data: Path, out: Path, compare_with: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page = browser.new_page(viewport={"width": 1280, "height": 860}, bypass_csp=True)
 
         page.goto(url)
         page.wait_for_function("document.querySelectorAll('#model option').length > 0")
         page.set_input_files("#files", str(data / "unlabeled" / "basketball1.png"))
         page.wait_for_selector("canvas[data-drawn=true]", timeout=120_000)
-        page.screenshot(path=str(out / "photo.png"))
+        page.screenshot(path=str(out / "photo.png"), full_page=True)
 
         page.goto(url)
         page.wait_for_function("document.querySelectorAll('#model option').length > 0")
@@ -36,7 +36,7 @@ def shoot(url: str, data: Path, out: Path, compare_with: str) -> None:
         page.select_option("#model2", compare_with)
         page.set_input_files("#files", str(data / "unlabeled" / "messi5.jpg"))
         page.wait_for_function("document.querySelectorAll('canvas[data-drawn=true]').length == 2", timeout=120_000)
-        page.screenshot(path=str(out / "compare.png"))
+        page.screenshot(path=str(out / "compare.png"), full_page=True)
 
         page.goto(url)
         page.wait_for_function("document.querySelectorAll('#model option').length > 0")
@@ -45,7 +45,7 @@ def shoot(url: str, data: Path, out: Path, compare_with: str) -> None:
                                ">= 15 && document.querySelector('img.preview[data-frame]')",
                                timeout=600_000, polling=500)
         page.wait_for_timeout(300)
-        page.screenshot(path=str(out / "video.png"))
+        page.screenshot(path=str(out / "video.png"), full_page=True)
         page.get_by_role("button", name="Cancel").click()
         page.wait_for_timeout(500)
         browser.close()

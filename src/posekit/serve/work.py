@@ -25,7 +25,7 @@ import numpy as np
 import posekit.zoo as zoo
 from posekit.serve.uploads import UploadError, decode_image
 from posekit.skeletons import get_skeleton
-from posekit.viz import draw_predictions
+from posekit.viz import draw_pose
 
 #: the drawn video's codec: VP8 in WebM plays in every browser; this OpenCV build has no H.264 encoder
 #: (``cv2.VideoWriter_fourcc(*"avc1")`` fails to open: only a hardware h264_v4l2m2m encoder is compiled in)
@@ -132,7 +132,17 @@ def video_info(path: Path, file_name: str, max_pixels: int, max_frames: int) -> 
 
 
 def _draw(frame: np.ndarray, people: list) -> np.ndarray:
-    out = draw_predictions(frame, people)
+    """A video frame with its people: thinner sticks than a photo's (people in videos are often small), boxes,
+    scores and track ids."""
+    out = frame.copy()
+    thickness = max(1, round(max(frame.shape[:2]) / 400))
+    scale = max(0.4, max(frame.shape[:2]) / 1600)
+    for p in people:
+        x, y, w, h = (int(round(v)) for v in p.box)
+        cv2.rectangle(out, (x, y), (x + w, y + h), (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(out, f"{p.score:.2f}", (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        out = draw_pose(out, p.keypoints, p.skeleton, thickness=thickness)
     scale = max(0.5, max(frame.shape[:2]) / 800)
     for p in people:
         track_id = getattr(p, "track_id", None)
