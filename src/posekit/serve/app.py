@@ -156,6 +156,23 @@ class Server:
     def busy(self, message: str) -> JSONResponse:
         return _error(503, f"{message}; retry in a moment", {"Retry-After": "1"})
 
+    def job(self, job_id: str) -> Job:
+        """The job ``job_id``; 404 when there is none (or it expired)."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise UploadError(404, f"no job {job_id!r} (finished jobs are kept {self.settings.job_ttl:.0f} s)")
+        return job
+
+    def finished_job(self, job_id: str) -> Job:
+        """The job ``job_id`` when it is done; its error when it failed, 409 while it runs."""
+        job = self.job(job_id)
+        if job.state == FAILED:
+            raise UploadError(job.error_status if 400 <= job.error_status < 500 else 500, job.error)
+        if job.state != DONE:
+            raise UploadError(409, f"job {job_id} is {job.state} ({job.progress.done} of {job.progress.total} "
+                                   "frames): its result comes when it is done")
+        return job
+
     def run_job(self, models, job: Job, options: dict, upload) -> None:
         """A video job, in a worker: the result JSON and the drawn video land in the job's folder."""
         job.state = RUNNING
@@ -221,6 +238,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     _add_page_routes(app, server)
     _add_predict_routes(app, server, Depends(_auth(settings)))
+    _add_job_start_route(app, server, Depends(_auth(settings)))
     _add_job_routes(app, server, Depends(_auth(settings)))
     return app
 
@@ -284,13 +302,7 @@ def _add_predict_routes(app: FastAPI, server: Server, auth) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _add_job_routes(app: FastAPI, server: Server, auth) -> None:
-    def found(job_id: str) -> Job:
-        job = server.jobs.get(job_id)
-        if job is None:
-            raise UploadError(404, f"no job {job_id!r} (finished jobs are kept {server.settings.job_ttl:.0f} s)")
-        return job
-
+def _add_job_start_route(app: FastAPI, server: Server, auth) -> None:
     @app.post("/v1/jobs", summary="Start a video job", tags=["jobs"], dependencies=[auth], status_code=202,
               openapi_extra={"requestBody": PREDICT_BODY,
                              "responses": {"202": {"content": {"application/json": {"example": JOB_EXAMPLE}}}}})
@@ -313,6 +325,10 @@ def _add_job_routes(app: FastAPI, server: Server, auth) -> None:
             return server.busy(str(e))
         return JSONResponse(job.view(), status_code=202)
 
+
+def _add_job_routes(app: FastAPI, server: Server, auth) -> None:
+    found, finished = server.job, server.finished_job
+
     @app.get("/v1/jobs/{job_id}", summary="A job's progress", tags=["jobs"], dependencies=[auth])
     async def job_status(job_id: str) -> dict:
         return found(job_id).view()
@@ -334,15 +350,6 @@ def _add_job_routes(app: FastAPI, server: Server, auth) -> None:
             raise UploadError(404, f"job {job_id} has no drawn frame yet")
         return Response(progress.preview, media_type="image/jpeg", headers={"X-Frame": str(progress.preview_frame),
                                                                             "Cache-Control": "no-store"})
-
-    def finished(job_id: str) -> Job:
-        job = found(job_id)
-        if job.state == FAILED:
-            raise UploadError(job.error_status if 400 <= job.error_status < 500 else 500, job.error)
-        if job.state != DONE:
-            raise UploadError(409, f"job {job_id} is {job.state} ({job.progress.done} of {job.progress.total} "
-                                   "frames): its result comes when it is done")
-        return job
 
     @app.get("/v1/jobs/{job_id}/result", summary="A finished job's COCO results", tags=["jobs"], dependencies=[auth])
     async def job_result(job_id: str) -> FileResponse:
