@@ -6,7 +6,7 @@ process over 1,000 requests (target < 50 MB).
     python benchmarks/serve_load.py --workers 2 --threads 1        # -> benchmarks/serve_load.json, serve.md
 
 The server runs as its own process (``python -m posekit serve``), started and stopped here; RSS is read from
-/proc/<pid>/status after a warm-up (every photo twice) and every 200 requests after it, up to 1,000 (the 400
+/proc/<pid>/status after a warm-up (every photo 5 times) and every 200 requests after it, up to 1,000 (the 400
 measured ones first). The direct baseline runs the same photos through ``predict()`` at the same total thread
 count both ways (one predictor with all the threads; one loop per worker), in chunks taking turns with the served
 ones (the machine's other load drifts), and the ratio is taken against the faster.
@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--rss-requests", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=4, help="served and direct chunks taking turns")
+    parser.add_argument("--warmup-passes", type=int, default=5, help="passes over the photos before RSS is read")
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--out", default=str(HERE / "serve_load.json"))
     args = parser.parse_args()
@@ -142,9 +143,11 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     server = start_server(args, port)
     try:
-        # warm-up: every photo twice, so each worker has met every input size (ONNX Runtime's arena and the
-        # allocator grow to the largest shapes once; growth after that is what would grow without bound)
-        run_load(url, photos, args.clients, 2 * len(photos))
+        # warm-up: every photo --warmup-passes times, so each worker has met every input size at full concurrency
+        # (ONNX Runtime's arena and the allocator's per-thread arenas grow to a plateau first; in earlier runs 2
+        # passes ended anywhere between 796 and 952 MB while the plateau was 930-990 MB; growth after the plateau
+        # is what would grow without bound)
+        run_load(url, photos, args.clients, args.warmup_passes * len(photos))
         rss = [(0, round(rss_mb(server.pid), 1))]
         # the same thread count two ways: one predictor with every thread, and one loop per worker as the server
         # runs; served and direct chunks take turns, so a change in the machine's other load hits both alike
@@ -170,7 +173,7 @@ def main() -> None:
     best = max(d["throughput_per_s"] for d in direct)
     row = {"command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]), **provenance(),
            "settings": {k: getattr(args, k) for k in ("workers", "threads", "queue_size", "clients", "requests",
-                                                      "rss_requests", "rounds", "backend")},
+                                                      "rss_requests", "rounds", "warmup_passes", "backend")},
            "photos": f"COCO-mini val2017, {len(photos)} photos cycled", "served": served,
            "rss_phase": rest, "direct": direct,
            "throughput_ratio": round(served["throughput_per_s"] / best, 3),

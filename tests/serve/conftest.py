@@ -61,12 +61,18 @@ def serving(settings: ServeSettings, ready_timeout: float = 120.0):
 
 
 @pytest.fixture(scope="session")
-def live(_session_cache, data_root):
+def upload_dir(tmp_path_factory):
+    """Where the live server makes its uploads' temporary folders (its own: other servers may run here)."""
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="session")
+def live(_session_cache, data_root, upload_dir):
     """Base URL of a session-wide server: default model, 2 workers x 1 thread, the small :data:`LIMITS`."""
     old = os.environ.get("POSEKIT_CACHE")
     os.environ["POSEKIT_CACHE"] = str(_session_cache)  # the workers load (and export) the model in their threads
     try:
-        with serving(ServeSettings(workers=2, threads=1, queue_size=8, **LIMITS)) as url:
+        with serving(ServeSettings(workers=2, threads=1, queue_size=8, upload_dir=str(upload_dir), **LIMITS)) as url:
             yield url
     finally:
         if old is None:

@@ -3,9 +3,7 @@ cancel), the model list, the page, the OpenAPI document, and the token."""
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 import cv2
 import httpx
@@ -72,7 +70,7 @@ def _wait(client, job_id, until, timeout=90):
     raise AssertionError(f"job {job_id} never reached the state wanted: {state}")
 
 
-def test_job_progress_result_and_drawn_video(client, clip):
+def test_job_progress_result_and_drawn_video(client, clip, upload_dir):
     job = client.post("/v1/jobs", data={"track": "true"}, files={"video": (clip.name, clip.read_bytes())})
     assert job.status_code == 202
     job_id = job.json()["id"]
@@ -86,20 +84,20 @@ def test_job_progress_result_and_drawn_video(client, clip):
     assert video.headers["content-type"] == "video/webm" and video.content[:4] == b"\x1a\x45\xdf\xa3"
     assert client.delete(f"/v1/jobs/{job_id}").json()["deleted"]
     assert client.get(f"/v1/jobs/{job_id}").status_code == 404
-    assert not list(Path(tempfile.gettempdir()).glob("posekit_serve_*")), "a deleted job left its folder"
+    assert not list(upload_dir.glob("posekit_serve_*")), "a deleted job left its folder"
 
 
-def test_cancel_stops_a_running_job(client, clip):
+def test_cancel_stops_a_running_job(client, clip, upload_dir):
     job_id = client.post("/v1/jobs", files={"video": (clip.name, clip.read_bytes())}).json()["id"]
     _wait(client, job_id, lambda s: s["state"] == "running")
     assert client.delete(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
     assert client.get(f"/v1/jobs/{job_id}").status_code == 404
     deadline = time.time() + 30  # the worker stops at its next frame and removes the job's folder
-    while (client.get("/healthz").json()["busy"] or list(Path(tempfile.gettempdir()).glob("posekit_serve_*"))) \
+    while (client.get("/healthz").json()["busy"] or list(upload_dir.glob("posekit_serve_*"))) \
             and time.time() < deadline:
         time.sleep(0.05)
     assert client.get("/healthz").json()["busy"] == 0
-    assert not list(Path(tempfile.gettempdir()).glob("posekit_serve_*")), "a cancelled job left its folder"
+    assert not list(upload_dir.glob("posekit_serve_*")), "a cancelled job left its folder"
 
 
 def test_models_page_and_openapi(client):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import socket
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -88,8 +87,8 @@ def photos(data_root):
             "video": (folder / "vtest.avi").read_bytes(), "array": cv2.imread(str(folder / "basketball1.png"))}
 
 
-def _leftover_folders() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("posekit_serve_*")}
+def _leftover_folders(upload_dir: Path) -> set[str]:
+    return {p.name for p in upload_dir.glob("posekit_serve_*")}
 
 
 def _send(client, case, photos):
@@ -183,7 +182,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_refused_clearly_and_the_server_stays_healthy(client, photos, case):
+def test_bad_input_is_refused_clearly_and_the_server_stays_healthy(client, photos, case, upload_dir):
     statuses, expect = CASES[case]
     response = _send(client, case, photos)
     assert response.status_code in statuses, (case, response.status_code, response.text[:300])
@@ -193,7 +192,7 @@ def test_bad_input_is_refused_clearly_and_the_server_stays_healthy(client, photo
     else:
         assert expect in body["detail"], (case, body)
     assert client.get("/healthz").json()["status"] == "ok"
-    assert not _leftover_folders(), f"{case}: an upload's temporary folder was left behind"
+    assert not _leftover_folders(upload_dir), f"{case}: an upload's temporary folder was left behind"
 
 
 def test_at_least_twenty_kinds_of_bad_input():

@@ -138,7 +138,7 @@ class Server:
         if self.uploading >= self.max_uploading:  # bounds the disk that uploads in flight can take
             raise Busy(f"{self.uploading} uploads are arriving already")
         self.uploading += 1  # (one event loop: no lock needed)
-        folder = Path(tempfile.mkdtemp(prefix="posekit_serve_"))
+        folder = Path(tempfile.mkdtemp(prefix="posekit_serve_", dir=self.settings.upload_dir))
         try:
             upload = await asyncio.wait_for(receive(request, folder, self.settings.upload_limits()),
                                             self.settings.timeout)

@@ -21,6 +21,7 @@ class ServeSettings:
     max_jobs, job_ttl: video jobs held at once, and seconds a finished job's files are kept.
     backend: what runs the networks (as ``load_model``'s). preload: every worker loads ``model`` at start (else on
         its first request, which then pays for the loading).
+    upload_dir: where each request's temporary folder is made (None = the system's temporary folder).
     """
 
     model: str = "default"
@@ -41,6 +42,7 @@ class ServeSettings:
     job_ttl: float = 600.0
     backend: str = "auto"
     preload: bool = True
+    upload_dir: str | None = None
 
     @property
     def threads_per_worker(self) -> int:
