@@ -240,3 +240,25 @@ def test_half_body_region_covers_one_half_of_the_body():
             bottoms += 1
     assert tops and bottoms
     assert TopDownAugment(output_size=(64, 64)).half_body(kp, LSP14.joints, 1.25, np.random.default_rng(0)) is None
+
+
+def test_antialiased_warp_of_a_big_photo_reads_only_the_crop_region(data_root, monkeypatch) -> None:
+    """Above ROI_MIN_PIXELS the antialiasing shrink runs on the region a crop reads, not the whole photo: the
+    same crop up to interpolation noise, the geometry unchanged, and the shrink sized by the region."""
+    import posekit.data.transforms as transforms
+
+    photo = cv2.imread(str(data_root / "unlabeled" / "messi5.jpg"))
+    big = cv2.resize(photo, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 2192 x 1368
+    M = affine_matrix(np.array([700.0, 600.0]), np.array([450.0, 600.0]), (96, 128))
+    sizes = []
+    real_resize = cv2.resize
+    monkeypatch.setattr(cv2, "resize", lambda img, *a, **k: sizes.append(img.shape[:2]) or real_resize(img, *a, **k))
+    monkeypatch.setattr(transforms, "ROI_MIN_PIXELS", 0)
+    cut = warp(big, M, (96, 128), antialias=True)
+    monkeypatch.setattr(transforms, "ROI_MIN_PIXELS", big.shape[0] * big.shape[1])
+    whole = warp(big, M, (96, 128), antialias=True)
+    assert sizes[0][0] * sizes[0][1] < 0.15 * big.shape[0] * big.shape[1] and sizes[1] == big.shape[:2]
+    assert np.abs(cut.astype(int) - whole).mean() < 1.0
+    monkeypatch.setattr(transforms, "ROI_MIN_PIXELS", 0)
+    dot = render_dots(np.array([[700.0, 600.0]]), (1000, 1200), sigma=30)  # the centre stays the centre
+    np.testing.assert_allclose(find_dots(warp(dot, M, (96, 128), antialias=True), 1)[0], [47.5, 63.5], atol=0.3)

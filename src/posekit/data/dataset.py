@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -39,6 +38,7 @@ from posekit.data.transforms import (
     transform_keypoints,
     warp,
 )
+from posekit.image_io import decode_image
 from posekit.preprocess import normalize_image
 from posekit.skeletons import Skeleton
 from posekit.types import Person, Sample, box_from_keypoints
@@ -55,17 +55,10 @@ log = logging.getLogger(__name__)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file to uint8 (H, W, 3) BGR; raises FileNotFoundError / ValueError naming the file."""
-    p = Path(path)
-    if p.is_dir():
-        raise IsADirectoryError(f"{p} is a folder, not an image file (posekit predict takes folders; "
-                                "Predictor.predict takes one image)")
-    if not p.is_file():
-        raise FileNotFoundError(f"image file not found: {p}")
-    image = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"could not decode image file {p} (corrupt or unsupported format)")
-    return image
+    """Decode an image file to uint8 (H, W, 3) BGR, upright (EXIF orientation applied) -- the one decoder,
+    :func:`posekit.image_io.decode_image`. Raises FileNotFoundError / IsADirectoryError for a bad path and
+    :class:`~posekit.image_io.ImageError` (a ValueError) naming the file for data it will not decode."""
+    return decode_image(path)
 
 
 def worker_init_fn(worker_id: int) -> None:

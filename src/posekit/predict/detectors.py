@@ -103,13 +103,13 @@ class YoloxDetector:
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, ratio = self.network_input(image)
         (out,) = self.network(torch.from_numpy(x)).values()
-        pred = out[0].numpy().astype(np.float64)
-        cells, strides = self._grid
-        centre = (pred[:, :2] + cells) * strides
-        size = np.exp(np.clip(pred[:, 2:4], -10, 10)) * strides
+        pred = out[0].numpy()[:, :6].astype(np.float64)  # box, objectness, person: the other 79 classes unread
         scores = pred[:, 4] * pred[:, 5]  # objectness x P(person)
         keep = scores >= self.threshold
-        boxes = np.concatenate([centre[keep] - size[keep] / 2, size[keep]], axis=1) / ratio
+        cells, strides = (a[keep] for a in self._grid)  # only the anchors kept are decoded
+        centre = (pred[keep, :2] + cells) * strides
+        size = np.exp(np.clip(pred[keep, 2:4], -10, 10)) * strides
+        boxes = np.concatenate([centre - size / 2, size], axis=1) / ratio
         scores = scores[keep]  # (boxes in COCO's bbox frame, as posekit reads COCO's annotated boxes)
         order = nms(boxes, scores, self.iou_threshold)[: self.max_boxes]
         return clip_boxes(boxes[order], image.shape), scores[order]

@@ -3,13 +3,14 @@ with errors that say what was expected."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from posekit.data.dataset import read_image
+from posekit.image_io import decode_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
@@ -45,11 +46,16 @@ def video_frames(path: str | Path) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def checked_image(image) -> np.ndarray:
-    """A predictor's image argument as a uint8 BGR array (a path is read); clear errors otherwise."""
+    """A predictor's image argument as a uint8 (H, W, 3) BGR array: an array is checked; a file path or the
+    file's bytes are decoded upright by :func:`posekit.image_io.decode_image` (EXIF orientation applied,
+    :class:`~posekit.image_io.ImageError` for data that is no image posekit reads); clear errors otherwise."""
     if image is None:
-        raise TypeError("predict() needs an image: a file path or an H x W x 3 uint8 BGR array, got None")
-    if not isinstance(image, np.ndarray):
-        image = read_image(image)
+        raise TypeError("predict() needs an image: a file path, its bytes or an H x W x 3 uint8 BGR array, got None")
+    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
+        image = decode_image(image)
+    elif not isinstance(image, np.ndarray):
+        raise TypeError("predict() takes a file path, the file's bytes or an H x W x 3 uint8 BGR array, got "
+                        f"{type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
         raise ValueError(f"image must be a non-empty H x W x 3 uint8 BGR array, got {image.dtype} {image.shape}")
     return image
