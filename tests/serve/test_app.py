@@ -123,3 +123,19 @@ def test_a_token_is_required_when_set(serve_app, _session_cache, monkeypatch, da
         ok = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200
         assert httpx.get(f"{url}/healthz").json()["status"] == "ok"  # a health probe needs no token
+
+
+def test_an_exif_rotated_upload_is_posed_like_its_upright_twin(client):
+    """Issue 21, "EXIF": a photo stored sideways with orientation 6 is posed like its same-pixel upright twin
+    through an upload (the same people; keypoints within 2 px on average)."""
+    import numpy as np
+    from image_fixtures import exif_rotated_jpeg, real_photo, upright_twin_png
+
+    sideways = exif_rotated_jpeg(real_photo(), 6)
+    turned = client.post("/v1/predict", files={"image": ("phone.jpg", sideways)}).json()
+    upright = client.post("/v1/predict", files={"image": ("twin.png", upright_twin_png(sideways))}).json()
+    assert turned["images"][0]["width"] == upright["images"][0]["width"] == 548  # posed upright, not sideways
+    assert len(turned["results"]) == len(upright["results"]) >= 1
+    for a, b in zip(turned["results"], upright["results"]):
+        pa, pb = (np.asarray(r["keypoints"]).reshape(-1, 3)[:, :2] for r in (a, b))
+        assert np.linalg.norm(pa - pb, axis=1).mean() < 2.0

@@ -85,7 +85,7 @@ def _options(fields: dict[str, str], settings: ServeSettings, names: set[str]) -
 def _kind(upload, settings: ServeSettings) -> str:
     """``"image"`` or ``"video"`` from the field it came in and its first bytes; 415/413 for a mismatch."""
     with open(upload.path, "rb") as f:
-        found = sniff(f.read(16))
+        found = sniff(f.read(64))
     if upload.form_field == "image" and found == "video":
         raise UploadError(415, f"{upload.file_name} is a video, sent as a photo: send it as the field 'video' (or "
                                "to POST /v1/jobs for progress and a drawn video)")

@@ -6,22 +6,23 @@ over the size limit is refused after ``limit + 1`` bytes, never after the whole 
 written as ``upload.bin`` inside a folder from :func:`tempfile.mkdtemp`, and the name is only echoed, sanitised.
 
 Also here: what kind of file the bytes are (image or video, from their first bytes, not the client's
-content-type or name), and the image decoder with its pixel limit.
+content-type or name), and photo decoding (:mod:`posekit.image_io`) with the server's pixel limit and statuses.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+import posekit.image_io as image_io
+from posekit.image_sniff import identify
 
 FILE_FIELDS = ("image", "video", "file")  # image: a photo; video: a video; file: either, told apart by its bytes
 MAX_FIELD_BYTES = 1024  # an option's value (model name, threshold ...)
@@ -119,9 +120,9 @@ class _Receiver:
             if len(self._text) > MAX_FIELD_BYTES:
                 raise UploadError(400, f"form field {self._current!r} is over {MAX_FIELD_BYTES} bytes")
             return
-        if self.upload.size < 16 <= self.upload.size + len(chunk) and self.upload.form_field == "image":
+        if self.upload.size < 64 <= self.upload.size + len(chunk) and self.upload.form_field == "image":
             with open(self.upload.path, "rb") as f:  # refuse a video sent as a photo before it is all uploaded
-                if sniff(f.read(16) + chunk) == "video":
+                if sniff(f.read(64) + chunk) == "video":
                     raise UploadError(415, f"{self.upload.file_name} is a video, sent as a photo: send it as the "
                                            "field 'video' (or to POST /v1/jobs for progress and a drawn video)")
         self.upload.size += len(chunk)
@@ -186,60 +187,20 @@ async def receive(request, folder: Path, max_bytes: dict[str, int]) -> Upload:
 
 # ------------------------------------------------------------------------------------------ what the bytes are
 def sniff(head: bytes) -> str | None:
-    """``"video"`` / ``"image"`` from a file's first bytes (at least 16), None when neither is recognised."""
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI " or head[:4] == b"\x1a\x45\xdf\xa3":  # AVI, Matroska/WebM
-        return "video"
-    if head[4:8] == b"ftyp":  # ISO media: HEIF/AVIF photos share the box with MP4/MOV videos
-        return "image" if head[8:12] in (b"heic", b"heix", b"avif", b"mif1", b"msf1") else "video"
-    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3") or head[:3] == b"FLV":
-        return "video"  # MPEG program / elementary stream, Flash video
-    if head[:4] == b"\x30\x26\xb2\x75":  # ASF / WMV
-        return "video"
-    signatures = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
-    if head.startswith(signatures) or head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image"
-    return None
-
-
-def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) a photo's header declares, read without decoding its pixels (Pillow's lazy open)."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size
-    except Image.UnidentifiedImageError:
-        raise UploadError(422, "not an image: its bytes are no format the server reads (JPEG, PNG, GIF, BMP, TIFF, "
-                               "WebP)") from None
-    except Image.DecompressionBombError:  # Pillow refuses > 2 x its own limit before we can ask: report that
-        raise UploadError(413, "the image declares more pixels than any photo has (a decompression bomb)") from None
-    except Exception as e:  # noqa: BLE001 -- any header Pillow cannot read is a broken image, said once
-        raise UploadError(422, f"not a readable image: {e}") from None
+    """``"video"`` / ``"image"`` from a file's first bytes (:func:`posekit.image_sniff.identify`: the magic
+    signature, never the client's name or content-type); None when neither."""
+    kind = identify(head).kind
+    return {"video": "video", "image": "image", "heif": "image"}.get(kind)
 
 
 def decode_image(data: bytes, name: str, max_pixels: int) -> np.ndarray:
-    """A photo's bytes as an H x W x 3 uint8 BGR array, its pixel count checked from the header first; EXIF
-    orientation applied; grey / 16-bit / alpha images converted; an animated GIF's first frame.
-    Raises :class:`UploadError` 413 (too many pixels) or 422 (undecodable), naming the file."""
-    w, h = image_size(data)
-    if w * h > max_pixels:
-        raise UploadError(413, f"{name}: {w} x {h} pixels is over the server's limit of {max_pixels / 1e6:.0f} "
-                               "megapixels (posekit serve --max-pixels)")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # honours EXIF orientation
-    if image is None:  # e.g. GIF where this OpenCV build has no decoder: Pillow's first frame
-        image = _decode_with_pillow(data, name)
-    if image.dtype != np.uint8 or image.ndim != 3 or min(image.shape[:2]) < 1:
-        raise UploadError(422, f"{name}: decoded to an unusable {image.dtype} {image.shape} array")
-    return image
-
-
-def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
-    from PIL import Image, ImageOps
-
+    """A photo's bytes as an H x W x 3 uint8 BGR array, upright (:func:`posekit.image_io.decode_image`: EXIF
+    orientation, grey / 16-bit / alpha / CMYK, an animation's first frame; its pixel count checked on the header
+    before decoding). Raises :class:`UploadError` 413 for too many pixels, 422 for anything else it refuses."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.seek(0)
-            rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    except Exception as e:  # noqa: BLE001
-        raise UploadError(422, f"{name}: could not decode the image (truncated or corrupt?): {e}") from None
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+        return image_io.decode_image(data, name=name, max_pixels=max_pixels)
+    except image_io.ImageError as e:
+        message = str(e)
+        too_big = "header declares" in message and "accepted" in message
+        raise UploadError(413 if too_big else 422, message + (" (posekit serve --max-pixels)" if too_big else "")
+                          ) from None
