@@ -139,3 +139,38 @@ def test_an_exif_rotated_upload_is_posed_like_its_upright_twin(client):
     for a, b in zip(turned["results"], upright["results"]):
         pa, pb = (np.asarray(r["keypoints"]).reshape(-1, 3)[:, :2] for r in (a, b))
         assert np.linalg.norm(pa - pb, axis=1).mean() < 2.0
+
+
+def _stub_app(**settings):
+    """An app whose worker pool is replaced after start (no model loads): to drive the 503 / 504 paths."""
+    from fastapi.testclient import TestClient
+
+    from posekit.serve.app import create_app
+
+    return TestClient(create_app(ServeSettings(workers=1, threads=1, preload=False, **settings)))
+
+
+def test_a_full_queue_answers_503_with_retry_after(data_root):
+    from posekit.serve.pool import Busy
+
+    photo = (data_root / "unlabeled" / "basketball1.png").read_bytes()
+    with _stub_app() as c:
+        def full(task, *args):
+            raise Busy("all 1 workers are busy and 4 requests are waiting")
+
+        c.app.state.server.pool.submit = full
+        answer = c.post("/v1/predict", files={"image": ("b.png", photo)})
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+        assert "busy" in answer.json()["detail"] and "retry" in answer.json()["detail"]
+
+
+def test_a_request_over_the_time_limit_answers_504(data_root):
+    from concurrent.futures import Future
+
+    photo = (data_root / "unlabeled" / "basketball1.png").read_bytes()
+    never = Future()
+    with _stub_app(timeout=0.5) as c:
+        c.app.state.server.pool.submit = lambda task, *args: never
+        answer = c.post("/v1/predict", files={"image": ("b.png", photo)})
+        assert answer.status_code == 504 and "limit of 0 s" not in answer.json()["detail"]
+        assert "longer than the server's limit" in answer.json()["detail"] and never.cancelled()

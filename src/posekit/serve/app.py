@@ -145,7 +145,7 @@ class Server:
             return folder, upload, _options(upload.fields, self.settings, self.names), _kind(upload, self.settings)
         except asyncio.TimeoutError:
             shutil.rmtree(folder, ignore_errors=True)
-            raise UploadError(408, f"the upload took longer than the server's limit of {self.settings.timeout:.0f} "
+            raise UploadError(408, f"the upload took longer than the server's limit of {self.settings.timeout:g} "
                                    "s (posekit serve --timeout)") from None
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -293,8 +293,8 @@ def _add_predict_routes(app: FastAPI, server: Server, auth) -> None:
                 return JSONResponse(await asyncio.wait_for(asyncio.wrap_future(future), s.timeout))
             except asyncio.TimeoutError:
                 progress.cancel.set()  # a video stops at its next frame; a queued task never runs
-                return _error(504, f"the prediction took longer than the server's limit of {s.timeout:.0f} s "
-                                   f"(gave up after {time.perf_counter() - started:.0f} s; posekit serve --timeout; "
+                return _error(504, f"the prediction took longer than the server's limit of {s.timeout:g} s "
+                                   f"(gave up after {time.perf_counter() - started:.1f} s; posekit serve --timeout; "
                                    "long videos: POST /v1/jobs)")
             except Exception as e:  # noqa: BLE001
                 return _worker_error(e)
