@@ -1,4 +1,4 @@
-"""``posekit`` command line: data stats/show/prepare, train, eval, predict, demo, export, models.
+"""``posekit`` command line: data stats/show/prepare, train, eval, predict, demo, export, models, serve.
 
 Errors a user can cause (bad paths, malformed files, bad config keys) print one clear line naming the
 file and exit with status 2, never a bare traceback.
@@ -436,6 +436,38 @@ def _add_export_command(sub) -> None:
     p.set_defaults(func=_cmd_export)
 
 
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from posekit.serve.run import serve
+    from posekit.serve.settings import ServeSettings
+
+    serve(ServeSettings(model=args.model, host=args.host, port=args.port, token=args.token, workers=args.workers,
+                        threads=args.threads or None, max_upload_mb=args.max_upload_mb, max_video_mb=args.max_video_mb,
+                        max_pixels=args.max_pixels, max_frames=args.max_frames, timeout=args.timeout,
+                        queue_size=args.queue_size or None, backend=args.backend))
+
+
+def _add_serve_command(sub) -> None:
+    p = sub.add_parser("serve", help="a local web page and HTTP API: drop photos or a video, see the poses",
+                       formatter_class=FMT)
+    p.add_argument("--model", default="default", help="the model requests use when they name none (a zoo name)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; anything but loopback needs --token")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
+    p.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on every API call (the "
+                   "page asks for it, or reads it from its address: http://HOST:PORT/#token=TOKEN)")
+    p.add_argument("--workers", type=int, default=1, help="prediction threads, each with its own models")
+    p.add_argument("--threads", type=int, default=0, help="network threads per worker (0 = CPU cores / workers)")
+    p.add_argument("--queue-size", type=int, default=0, help="requests that may wait for a worker; more get 503 + "
+                   "Retry-After (0 = 4 x workers)")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"), help="what runs the "
+                   "networks (as posekit predict's --backend)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="size limit of a photo upload")
+    p.add_argument("--max-video-mb", type=float, default=200.0, help="size limit of a video upload")
+    p.add_argument("--max-pixels", type=int, default=50_000_000, help="pixel limit of a photo or video frame")
+    p.add_argument("--max-frames", type=int, default=5000, help="frame limit of a video")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds a /v1/predict request may take (504 after)")
+    p.set_defaults(func=_cmd_serve)
+
+
 def _add_info_commands(sub) -> None:
     p = sub.add_parser("models", help="the model zoo: every model that loads by name, with its headline figure")
     p.set_defaults(func=_cmd_models)
@@ -454,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_data_commands, _add_train_eval_commands, _add_predict_commands, _add_export_command,
-                _add_info_commands):
+                _add_info_commands, _add_serve_command):
         add(sub)
     return parser
 

@@ -1,0 +1,202 @@
+"""What a worker does with one upload: a photo's or a video's people as COCO results (plain functions, run in
+the pool's threads, never in the event loop).
+
+Result JSON (the body of ``POST /v1/predict`` and of a job's result)::
+
+    {"model": "default", "model_sha256": "...", "kind": "image" | "video", "file_name": "photo.jpg",
+     "sha256": "<sha256 of the uploaded bytes>", "person_threshold": 0.2, "tracked": false, "seconds": 0.41,
+     "images": [{"id": 1, "file_name": "photo.jpg", "width": 640, "height": 480, "frame": 0 (videos)}],
+     "results": [COCO-17 result per person: image_id, category_id, keypoints [x, y, score] x 17 in the image's
+                 pixels (pixel centres, x right, y down), score, bbox [x, y, w, h], frame and track_id for videos]}
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import posekit.zoo as zoo
+from posekit.serve.uploads import UploadError, decode_image
+from posekit.skeletons import get_skeleton
+from posekit.viz import draw_pose
+
+#: the drawn video's codec: VP8 in WebM plays in every browser; this OpenCV build has no H.264 encoder
+#: (``cv2.VideoWriter_fourcc(*"avc1")`` fails to open: only a hardware h264_v4l2m2m encoder is compiled in)
+VIDEO_FOURCC, VIDEO_SUFFIX, VIDEO_MEDIA_TYPE = "VP80", ".webm", "video/webm"
+
+
+@dataclass
+class Progress:
+    """A video's progress, written by the worker and read by the job table: frames done of ``total``."""
+
+    total: int = 0
+    done: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: float = float("inf")  # time.time() after which the video stops (a job's time limit)
+    preview: bytes | None = None  # the latest drawn frame as JPEG (twice a second at most): the page's live view
+    preview_frame: int = -1
+    _preview_at: float = 0.0
+
+    def show(self, index: int, drawn: np.ndarray) -> None:
+        """Keep ``drawn`` (frame ``index``) as the preview when the last one is over half a second old."""
+        if time.time() - self._preview_at >= 0.5:
+            ok, jpeg = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            if ok:
+                self.preview, self.preview_frame, self._preview_at = jpeg.tobytes(), index, time.time()
+
+
+class Cancelled(RuntimeError):
+    """A video job stopped because its client cancelled it."""
+
+
+def _model_sha(name: str) -> str:
+    try:
+        return zoo.get(name).sha256
+    except zoo.UnknownModel:
+        return ""
+
+
+def _with_threshold(predictor, threshold: float | None):
+    """The predictor's stored person threshold, replaced by ``threshold`` while a call runs (safe: a worker
+    owns its predictors); returns the threshold in force."""
+    stored = getattr(predictor, "person_threshold", None)
+    if threshold is not None and stored is not None:
+        predictor.person_threshold = threshold
+    return stored, (threshold if threshold is not None else (stored or 0.0))
+
+
+def skeletons(results: list[dict]) -> dict:
+    """What a page needs to draw the results: per skeleton named in them, its joints, limbs and sides."""
+    out = {}
+    for name in {r["skeleton"] for r in results}:
+        sk = get_skeleton(name)
+        out[name] = {"joints": list(sk.joints), "limbs": [list(limb) for limb in sk.limbs],
+                     "side": ["L" if sk.is_left(i) else "R" if sk.is_right(i) else "C" for i in range(sk.num_joints)]}
+    return out
+
+
+def _result(p, image_id: int, file_name: str, frame: int | None = None) -> dict:
+    out = p.to_dict(image_id, file_name, frame)
+    track_id = getattr(p, "track_id", None)
+    if track_id is not None:
+        out["track_id"] = int(track_id)
+    return out
+
+
+def predict_image(models, model: str, path: Path, file_name: str, threshold: float | None, max_pixels: int,
+                  sha256: str) -> dict:
+    """One photo's people (see the module docstring for the JSON)."""
+    start = time.perf_counter()
+    image = decode_image(path.read_bytes(), file_name, max_pixels)
+    predictor = models.get(model)
+    stored, used = _with_threshold(predictor, threshold)
+    try:
+        people = [p for p in predictor.predict(image) if p.score >= used]
+    finally:
+        if stored is not None:
+            predictor.person_threshold = stored
+    h, w = image.shape[:2]
+    return {"model": model, "model_sha256": _model_sha(model), "kind": "image", "file_name": file_name,
+            "sha256": sha256, "person_threshold": used, "tracked": False,
+            "seconds": round(time.perf_counter() - start, 3),
+            "model_person_threshold": stored, "images": [{"id": 1, "file_name": file_name, "width": w, "height": h}],
+            "results": (results := [_result(p, 1, file_name) for p in people]), "skeletons": skeletons(results)}
+
+
+def video_info(path: Path, file_name: str, max_pixels: int, max_frames: int) -> tuple[int, int, int, float]:
+    """(width, height, frames, fps) of a video, checked against the limits; 422 when it cannot be read."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        ok, frame = cap.read() if cap.isOpened() else (False, None)
+        if not ok:
+            raise UploadError(422, f"{file_name}: not a readable video (corrupt, or a codec OpenCV cannot decode)")
+        h, w = frame.shape[:2]
+        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0) or 25.0
+    finally:
+        cap.release()
+    if w * h > max_pixels:
+        raise UploadError(413, f"{file_name}: frames of {w} x {h} pixels are over the server's limit of "
+                               f"{max_pixels / 1e6:.0f} megapixels (posekit serve --max-pixels)")
+    if frames > max_frames:
+        raise UploadError(413, f"{file_name}: {frames} frames is over the server's limit of {max_frames} "
+                               "(posekit serve --max-frames)")
+    return w, h, frames, fps
+
+
+def _draw(frame: np.ndarray, people: list) -> np.ndarray:
+    """A video frame with its people: thinner sticks than a photo's (people in videos are often small), boxes,
+    scores and track ids."""
+    out = frame.copy()
+    thickness = max(1, round(max(frame.shape[:2]) / 400))
+    scale = max(0.4, max(frame.shape[:2]) / 1600)
+    for p in people:
+        x, y, w, h = (int(round(v)) for v in p.box)
+        cv2.rectangle(out, (x, y), (x + w, y + h), (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(out, f"{p.score:.2f}", (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        out = draw_pose(out, p.keypoints, p.skeleton, thickness=thickness)
+    scale = max(0.5, max(frame.shape[:2]) / 800)
+    for p in people:
+        track_id = getattr(p, "track_id", None)
+        if track_id is not None:
+            x, y = int(p.box[0]), int(p.box[1] + p.box[3])
+            cv2.putText(out, f"id {track_id}", (x, y + int(18 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (0, 255, 255), max(1, round(2 * scale)), cv2.LINE_AA)
+    return out
+
+
+def predict_video(models, model: str, path: Path, file_name: str, threshold: float | None, track: bool,
+                  limits: tuple[int, int], sha256: str, progress: Progress, drawn: Path | None = None) -> dict:
+    """Every frame's people (image ids = frame + 1); ``drawn``: also write the drawn video there (VP8 WebM).
+    ``limits``: (max pixels per frame, max frames). Stops with :class:`Cancelled` when ``progress.cancel`` is set."""
+    start = time.perf_counter()
+    w, h, frames, fps = video_info(path, file_name, *limits)
+    progress.total = frames
+    predictor = models.get(model)
+    tracked = track and "track" in inspect.signature(predictor.predict_video).parameters
+    stored, used = _with_threshold(predictor, threshold)
+    writer = cv2.VideoWriter(str(drawn), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), fps, (w, h)) if drawn else None
+    images, results = [], []
+    stream = predictor.predict_video(path, track=True) if tracked else predictor.predict_video(path)
+    try:
+        for index, frame, people in stream:
+            if progress.cancel.is_set():
+                raise Cancelled(f"{file_name}: cancelled after {index} frames")
+            if time.time() > progress.deadline:
+                raise UploadError(413, f"{file_name}: stopped after {index} frames, at the server's time limit for "
+                                       "a video (posekit serve --job-timeout)")
+            if index >= limits[1]:
+                break
+            people = [p for p in people if p.score >= used]
+            images.append({"id": index + 1, "file_name": file_name, "frame": index, "width": w, "height": h})
+            results += [_result(p, index + 1, file_name, index) for p in people]
+            if writer is not None:
+                picture = _draw(frame, people)
+                writer.write(picture)
+                progress.show(index, picture)
+            progress.done = index + 1
+    finally:
+        stream.close()
+        if writer is not None:
+            writer.release()
+        if stored is not None:
+            predictor.person_threshold = stored
+    progress.total = max(progress.total, progress.done)
+    return {"model": model, "model_sha256": _model_sha(model), "kind": "video", "file_name": file_name,
+            "sha256": sha256, "person_threshold": used, "tracked": tracked,
+            "seconds": round(time.perf_counter() - start, 3), "fps": fps, "model_person_threshold": stored,
+            "images": images, "results": results, "skeletons": skeletons(results)}
+
+
+def write_json(result: dict, path: Path) -> Path:
+    """A result written as JSON (a job's result stays on disk, not in the server's memory)."""
+    path.write_text(json.dumps(result))
+    return path
