@@ -143,6 +143,9 @@ class PredictConfig:
     that shape that box score at least this fraction of the best one. use_detector: OpenCV's HOG people
     boxes as extra candidates of the detector-less search (a fallback, off unless asked for).
     flip_test: average with the mirrored crop.
+    video_refine_steps: ``refine_steps`` in videos, for pipelines with a detector (-1 = as for photos). 0 by
+    default: chosen on the COCO person validation photos, the closest to a video's walkers, where no second pass
+    scores 0.5 OKS-AP higher for half the crops (``benchmarks/speed_pipeline.md``); tracking smooths over frames.
     input_size: bottom-up models only: the side (pixels, a multiple of 32) of the square network input the
     whole image is letterboxed into; 0 = the codec's training size. The networks are fully convolutional: a
     larger side gives small people more map cells, at a cost that grows with its square."""
@@ -159,6 +162,7 @@ class PredictConfig:
     max_people: int = 20
     whole_image: float = 0.0
     whole_image_overlap: float = 0.0
+    video_refine_steps: int = 0
     input_size: int = 0
 
 

@@ -51,6 +51,24 @@ def test_predict_video_releases_decoding_when_stopped_early(data_root):
     assert frames.timing.frames == 1 and frames.timing.summary()["ms_per_frame"]["detector"] > 0
 
 
+def test_video_frames_use_the_video_settings_and_leave_the_photo_settings(data_root):
+    from posekit.api import load_model
+
+    predictor = load_model("default", threads=2)
+    assert predictor.refine_steps == 1 and predictor.video_refine_steps == 0
+    with predictor.predict_video(data_root / "unlabeled" / "vtest.avi") as frames:
+        index, frame, people = next(frames)
+        video_crops = predictor.last_crops
+    assert predictor.refine_steps == 1  # restored after the frame
+    assert people
+    predictor.predict(frame)
+    assert video_crops < predictor.last_crops  # the photo pipeline re-crops, the video one does not
+    predictor.video_refine_steps = -1  # as for photos
+    with predictor.predict_video(data_root / "unlabeled" / "vtest.avi") as frames:
+        next(frames)
+        assert predictor.last_crops > video_crops
+
+
 def test_sources_and_their_errors(data_root):
     assert video_source(0) == 0 and video_source("1") == 1 and video_source("rtsp://h/x") == "rtsp://h/x"
     with pytest.raises(ValueError, match="no such file"):

@@ -68,6 +68,8 @@ class Predictor:
             ``raw_keypoints``. People are searched at the tracker's ``low_score`` (by default half this
             pipeline's ``person_threshold``): those under the threshold are kept only when they continue a track.
         tracker: a :class:`~posekit.track.PoseTracker` of your own settings (implies ``track``).
+        A pipeline may run frames with other settings than photos (:meth:`_video_settings`: the top-down pipeline's
+        ``video_refine_steps``); the predictor is left as it was after each frame.
 
         Frames are decoded in a background thread (a small bounded queue); the returned object's ``timing``
         holds the time split (decode, detector, pose, tracking), ``fps`` the video's rate. The video is released
@@ -84,16 +86,20 @@ class Predictor:
             high = float(threshold) if threshold is not None else 0.0
             make = lambda fps: PoseTracker(high_score=high, low_score=high / 2, fps=fps)  # noqa: E731
         low = None if make is None or threshold is None else (tracker.low_score if tracker else threshold / 2)
+        settings = self._video_settings()
+        if low is not None:
+            settings["person_threshold"] = low  # the tracker decides on the people under the threshold
 
         def step(frame: np.ndarray, previous: list[Prediction]) -> list[Prediction]:
             self.last_timing = None
-            if low is None:
-                return self._predict_frame(frame, previous)
-            saved, self.person_threshold = self.person_threshold, low  # the tracker decides on the rest
+            saved = {key: getattr(self, key) for key in settings}
+            for key, value in settings.items():  # for this frame only: the predictor stays as it was for photos
+                setattr(self, key, value)
             try:
                 return self._predict_frame(frame, previous)
             finally:
-                self.person_threshold = saved
+                for key, value in saved.items():
+                    setattr(self, key, value)
 
         return VideoPredictions(source, step, lambda: (self.last_timing or {}).get("detector"), make)
 
@@ -112,6 +118,11 @@ class Predictor:
 
     def _predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> list[Prediction]:
         raise NotImplementedError
+
+    def _video_settings(self) -> dict:
+        """Settings (attribute name -> value) this pipeline runs video frames with instead of its photo settings
+        (none here; the top-down pipeline's ``video_refine_steps``)."""
+        return {}
 
     def _predict_frame(self, frame: np.ndarray, previous: list[Prediction]) -> list[Prediction]:
         """A video frame's people; ``previous``: the frame before's (every frame on its own here)."""

@@ -59,7 +59,7 @@ class TopDownPredictor(Predictor):
     box_threshold: the keypoints that imply that box are those scoring at least this fraction of the
         pass's best keypoint score (0 = all of them).
     use_detector: HOG candidates in the detector-less search.
-    person_threshold, oks_nms, max_people, whole_image, whole_image_overlap: see
+    person_threshold, oks_nms, max_people, whole_image, whole_image_overlap, video_refine_steps: see
         :class:`~posekit.config.PredictConfig` (for the detector's people; the detector-less search always
         returns its one best candidate).
     skip_hopeless: do not pose a detector box (or the whole-image candidate) whose box score x
@@ -83,7 +83,8 @@ class TopDownPredictor(Predictor):
                  person_threshold: float = PredictConfig.person_threshold, oks_nms: float = PredictConfig.oks_nms,
                  max_people: int = PredictConfig.max_people, whole_image: float = PredictConfig.whole_image,
                  whole_image_overlap: float = PredictConfig.whole_image_overlap, skip_hopeless: bool = True,
-                 refine_iou: float = 1.0, refine_confidence: float = math.inf) -> None:
+                 refine_iou: float = 1.0, refine_confidence: float = math.inf,
+                 video_refine_steps: int = PredictConfig.video_refine_steps) -> None:
         super().__init__(skeleton, device, flip_test)
         self.model = model.to(self.device).eval()
         self.codec = codec
@@ -100,6 +101,7 @@ class TopDownPredictor(Predictor):
         self.skip_hopeless = skip_hopeless
         self.refine_iou = refine_iou
         self.refine_confidence = refine_confidence
+        self.video_refine_steps = video_refine_steps
         self.last_timing: dict[str, float] | None = None
         self.last_crops = 0
         self.input_size = tuple(codec.input_size)
@@ -110,7 +112,14 @@ class TopDownPredictor(Predictor):
         return {key: getattr(self, key) for key in ("padding", "flip_test", "refine_steps", "use_detector",
                                                      "box_threshold", "detector", "person_threshold", "oks_nms",
                                                      "max_people", "whole_image", "whole_image_overlap",
-                                                     "skip_hopeless", "refine_iou", "refine_confidence")}
+                                                     "skip_hopeless", "refine_iou", "refine_confidence",
+                                                     "video_refine_steps")}
+
+    def _video_settings(self) -> dict:
+        # the detector's pipeline only: the detector-less search follows its one person by re-cropping
+        if self.detector is None or self.video_refine_steps < 0:
+            return {}
+        return {"refine_steps": self.video_refine_steps}
 
     # ------------------------------------------------------------------------------------- core
     @torch.no_grad()
