@@ -138,7 +138,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             else:
                 found.append(_predict_image(predictor, path, draw_dir, args.quiet))
         except (OSError, ValueError) as e:  # one bad file must not lose the others' results
-            print(f"posekit: warning: skipped {path}: {e}", file=sys.stderr)
+            where = "" if str(path) in str(e) else f" {path}"  # the readers' messages name the file already
+            print(f"posekit: warning: skipped{where}: {e}", file=sys.stderr)
             failed.append(str(path))
     if args.source is not None:  # a camera or stream: its errors are the command's
         found += _predict_video(predictor, args.source, draw_dir, args)

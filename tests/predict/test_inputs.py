@@ -57,3 +57,11 @@ def test_video_frames_releases_the_video_when_the_loop_stops_early(data_root, mo
     assert released == [True]
     with pytest.raises(ValueError, match="cannot open video"):
         next(video_frames(data_root / "unlabeled" / "messi5_missing.avi"))
+
+
+def test_folders_list_every_format_the_decoder_reads(tmp_path):
+    from posekit.predict.inputs import iter_inputs
+
+    for name in ("a.gif", "b.avif", "c.JPG", "d.txt", "e.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in iter_inputs([tmp_path])] == ["a.gif", "b.avif", "c.JPG", "e.mp4"]
