@@ -38,7 +38,7 @@ class OneEuroSettings:
     speed estimate; min_score: joints scoring below this do not update the filter.
     The defaults were chosen on composed videos of LSP *training* people (benchmarks/tracking.md)."""
 
-    min_cutoff: float = 1.0
+    min_cutoff: float = 0.3
     beta: float = 1.5
     d_cutoff: float = 1.0
     min_score: float = 0.3

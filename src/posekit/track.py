@@ -99,8 +99,8 @@ class PoseTracker:
     fps: frames per second, the filter's clock (``update``'s ``frame`` / fps seconds).
     """
 
-    def __init__(self, high_score: float = 0.2, low_score: float = 0.1, max_age: int = 15,
-                 iou_weight: float = 0.5, match_threshold: float = 0.1, low_match_threshold: float = 0.4,
+    def __init__(self, high_score: float = 0.2, low_score: float = 0.1, max_age: int = 30,
+                 iou_weight: float = 0.7, match_threshold: float = 0.1, low_match_threshold: float = 0.4,
                  smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING, motion_gain: tuple[float, float] = (0.8, 0.3),
                  fps: float = 25.0, anchor_gain: tuple[float, float] = (0.3, 0.05)) -> None:
         if not 0 <= low_score <= high_score:
