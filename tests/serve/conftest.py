@@ -3,6 +3,7 @@ per worker per session).
 
 ``live``: the base URL of a server started with small limits (3 MB photos, 12 MB videos, 20 megapixels) so the
 limit tests need no large files. ``serving(settings)``: a context manager that runs another app the same way.
+``clip``: a short video of people walking.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+import cv2
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'posekit[serve]')")
@@ -91,3 +93,18 @@ def serve_app():
 def client(live):
     with httpx.Client(base_url=live, timeout=120) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def clip(data_root, tmp_path_factory):
+    """The first 6 frames of vtest.avi at half size (384 x 288, 3-4 walkers), as an MJPG AVI."""
+    path = tmp_path_factory.mktemp("clip") / "walkers.avi"
+    cap = cv2.VideoCapture(str(data_root / "unlabeled" / "vtest.avi"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (384, 288))
+    for _ in range(6):
+        ok, frame = cap.read()
+        assert ok
+        writer.write(cv2.resize(frame, (384, 288)))
+    writer.release()
+    cap.release()
+    return path

@@ -7,24 +7,8 @@ import time
 
 import cv2
 import httpx
-import pytest
 
 from posekit.serve.settings import ServeSettings
-
-
-@pytest.fixture(scope="module")
-def clip(data_root, tmp_path_factory):
-    """The first 6 frames of vtest.avi at half size, as an MJPG AVI."""
-    path = tmp_path_factory.mktemp("clip") / "walkers.avi"
-    cap = cv2.VideoCapture(str(data_root / "unlabeled" / "vtest.avi"))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (384, 288))
-    for _ in range(6):
-        ok, frame = cap.read()
-        assert ok
-        writer.write(cv2.resize(frame, (384, 288)))
-    writer.release()
-    cap.release()
-    return path
 
 
 def test_photo_answers_coco_results_of_both_players(client, data_root):
@@ -55,9 +39,78 @@ def test_video_answers_every_frame(client, clip):
     answer = client.post("/v1/predict", files={"video": (clip.name, clip.read_bytes())}).json()
     assert answer["kind"] == "video" and [i["frame"] for i in answer["images"]] == list(range(6))
     assert answer["results"] and all(r["image_id"] == r["frame"] + 1 for r in answer["results"])
+    assert answer["tracked"] is False and not any("track_id" in r for r in answer["results"])  # track=false
     # the same bytes as 'file' are told apart by their first bytes
     again = client.post("/v1/predict", files={"file": ("x.bin", clip.read_bytes())}).json()
     assert again["kind"] == "video" and len(again["results"]) == len(answer["results"])
+
+
+def _track_ids(results: list[dict]) -> dict[int, list[int]]:
+    """frame -> the track ids in it."""
+    ids: dict[int, list[int]] = {}
+    for r in results:
+        ids.setdefault(r["frame"], []).append(r["track_id"])
+    return ids
+
+
+def test_a_tracked_video_answers_what_predict_video_gives(client, clip):
+    """track=true: every result has a track_id and its raw keypoints, exactly as ``Predictor.predict_video(path,
+    track=True)`` gives them -- at 0.55 too, where the tracker keeps walkers scoring 0.5-0.55 in the frames where
+    they continue a track (the server must not drop them)."""
+    import numpy as np
+
+    from posekit.api import load_model
+
+    predictor = load_model("default", threads=1)
+    for threshold in (None, 0.55):
+        options = {"track": "true"} | ({"person_threshold": str(threshold)} if threshold else {})
+        answer = client.post("/v1/predict", data=options, files={"video": (clip.name, clip.read_bytes())}).json()
+        assert answer["tracked"] is True and answer["results"]
+        assert all(isinstance(r["track_id"], int) and len(r["keypoints_raw"]) == 17 * 3 for r in answer["results"])
+        ids = _track_ids(answer["results"])
+        assert all(len(set(v)) == len(v) for v in ids.values())
+        if threshold is None:
+            assert sorted(ids) == list(range(6)) and set.intersection(*(set(v) for v in ids.values())), \
+                "nobody kept their id through 6 frames"
+        else:
+            assert min(r["score"] for r in answer["results"]) < threshold
+
+        predictor.person_threshold = threshold or answer["model_person_threshold"]
+        with predictor.predict_video(clip, track=True) as frames:
+            expected = [p.to_dict(i + 1, clip.name, i) for i, _, people in frames for p in people]
+        assert [(r["frame"], r["track_id"]) for r in answer["results"]] == \
+            [(r["frame"], r["track_id"]) for r in expected]
+        for got, want in zip(answer["results"], expected):
+            assert np.allclose(got["keypoints"], want["keypoints"], atol=0.01)
+            assert np.allclose(got["keypoints_raw"], want["keypoints_raw"], atol=0.01)
+
+
+def _yellow(image) -> int:
+    """Pixels of the track ids' yellow (BGR 0, 255, 255) in a BGR image, allowing for the codec."""
+    b, g, r = (image[..., i].astype(int) for i in range(3))
+    return int(((r > 170) & (g > 170) & (b < 120)).sum())
+
+
+def _ids_are_drawn(drawn: bytes, clip, results: list[dict], tmp_path) -> None:
+    """The drawn WebM has every frame, with yellow id labels under the people's boxes (where the source has
+    none)."""
+    (tmp_path / "drawn.webm").write_bytes(drawn)
+    ours, source = cv2.VideoCapture(str(tmp_path / "drawn.webm")), cv2.VideoCapture(str(clip))
+    frames = 0
+    while True:
+        ok, frame = ours.read()
+        if not ok:
+            break
+        ok, original = source.read()
+        assert ok and frame.shape == original.shape == (288, 384, 3)
+        for r in (r for r in results if r["frame"] == frames):
+            x, y, w, h = (int(v) for v in r["bbox"])  # the label "id N" is written under the box
+            label = (slice(max(0, y + h), y + h + 14), slice(max(0, x), x + 30))
+            assert _yellow(frame[label]) >= 5 + _yellow(original[label]), f"no id drawn for {r['track_id']}"
+        frames += 1
+    ours.release()
+    source.release()
+    assert frames == 6
 
 
 def _wait(client, job_id, until, timeout=90):
@@ -70,18 +123,20 @@ def _wait(client, job_id, until, timeout=90):
     raise AssertionError(f"job {job_id} never reached the state wanted: {state}")
 
 
-def test_job_progress_result_and_drawn_video(client, clip, upload_dir):
+def test_job_progress_result_and_drawn_video(client, clip, upload_dir, tmp_path):
     job = client.post("/v1/jobs", data={"track": "true"}, files={"video": (clip.name, clip.read_bytes())})
     assert job.status_code == 202
     job_id = job.json()["id"]
     state = _wait(client, job_id, lambda s: s["state"] in ("done", "failed"))
     assert state["state"] == "done" and state["frames_done"] == state["frames_total"] == 6
     result = client.get(f"/v1/jobs/{job_id}/result").json()
-    assert len(result["images"]) == 6 and result["results"]
+    assert len(result["images"]) == 6 and result["results"] and result["tracked"] is True
+    assert all(isinstance(r["track_id"], int) for r in result["results"])
     preview = client.get(f"/v1/jobs/{job_id}/preview")  # the page's live view: the latest drawn frame
     assert preview.headers["content-type"] == "image/jpeg" and preview.content[:3] == b"\xff\xd8\xff"
     video = client.get(f"/v1/jobs/{job_id}/video")
     assert video.headers["content-type"] == "video/webm" and video.content[:4] == b"\x1a\x45\xdf\xa3"
+    _ids_are_drawn(video.content, clip, result["results"], tmp_path)
     assert client.delete(f"/v1/jobs/{job_id}").json()["deleted"]
     assert client.get(f"/v1/jobs/{job_id}").status_code == 404
     assert not list(upload_dir.glob("posekit_serve_*")), "a deleted job left its folder"
@@ -112,6 +167,24 @@ def test_models_page_and_openapi(client):
     assert {"/v1/predict", "/v1/models", "/healthz", "/v1/jobs", "/v1/jobs/{job_id}"} <= set(spec["paths"])
     body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert {"image", "video", "model", "person_threshold", "track"} <= set(body["properties"])
+
+
+def test_the_openapi_pages_work_offline(client):
+    """/docs (Swagger UI) and /redoc load their scripts and styles from this server, never a CDN, and those answer."""
+    import re
+
+    for page, wanted in (("/docs", ("swagger-ui-bundle.js", "swagger-ui.css")), ("/redoc", ("redoc.standalone.js",))):
+        html = client.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+        assert "http://" not in html.text and "https://" not in html.text and "//cdn" not in html.text, page
+        urls = re.findall(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']""", html.text)
+        urls += re.findall(r"""url:\s*['"]([^'"]+)['"]""", html.text)  # the OpenAPI document's, in the script
+        assert all(any(name in u for u in urls) for name in wanted), (page, urls)
+        assert "/openapi.json" in urls, (page, urls)
+        for url in urls:
+            assert url.startswith("/") and not url.startswith("//"), f"{page} loads {url} from elsewhere"
+            answer = client.get(url)
+            assert answer.status_code == 200 and len(answer.content) > 100, f"{page}: {url} answers {answer}"
 
 
 def test_a_token_is_required_when_set(serve_app, _session_cache, monkeypatch, data_root):

@@ -79,3 +79,51 @@ def test_the_page_draws_the_people_the_api_finds(browser, live, client, data_roo
     assert count.get_attribute("data-people") == "0"
     assert not errors, errors
     page.close()
+
+
+def test_a_video_plays_with_the_track_ids_the_api_finds(browser, live, client, clip, tmp_path):
+    """A short video on the page: a job with tracking; the summary counts the ids of the job's results, the drawn
+    WebM plays in the browser, and the JSON the page downloads has every result's track_id."""
+    page = browser.new_page(accept_downloads=True, bypass_csp=True)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{live}/")
+    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    page.set_input_files("#files", str(clip))
+    summary = page.wait_for_selector("[data-testid=video-summary][data-ids]", timeout=120_000)
+    result = client.get(f"/v1/jobs/{page.get_attribute('.card[data-job]', 'data-job')}/result").json()
+    ids = {r["track_id"] for r in result["results"]}
+    assert result["tracked"] is True and len(ids) >= 2
+    assert summary.get_attribute("data-frames") == "6" and summary.get_attribute("data-ids") == str(len(ids))
+    assert f"{len(ids)} ids" in summary.inner_text()
+    page.wait_for_function("document.querySelector('.card video').readyState >= 2", timeout=30_000)  # it plays
+    assert page.evaluate("document.querySelector('.card video').videoWidth") == 384
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download JSON").click()
+    downloaded = json.loads(open(download.value.path()).read())
+    assert [(r["frame"], r["track_id"]) for r in downloaded] == [(r["frame"], r["track_id"]) for r in result["results"]]
+    assert not errors, errors
+    page.close()
+
+
+def test_the_openapi_page_renders_offline(browser, live):
+    """/docs in a browser that may fetch nothing but this server: Swagger UI draws the operations."""
+    page = browser.new_page()
+    elsewhere = []
+
+    def only_here(route):
+        if route.request.url.startswith(live):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(f"{live}/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/v1/predict", "/v1/models", "/v1/jobs", "/healthz"} <= {p.strip().replace("\u200b", "") for p in paths}
+    assert "posekit serve" in page.locator(".info .title").inner_text()
+    assert not elsewhere, elsewhere
+    page.close()

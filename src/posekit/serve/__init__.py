@@ -4,7 +4,9 @@ Why this stack -- FastAPI on uvicorn, with python-multipart:
 
 - all three are well kept and widely used (FastAPI/Starlette and uvicorn by the encode / FastAPI teams, python-
   multipart is the parser Starlette itself uses);
-- FastAPI writes the OpenAPI document (``/openapi.json``) and its page (``/docs``) from the routes, for free;
+- FastAPI writes the OpenAPI document (``/openapi.json``) and its pages (``/docs``, ``/redoc``) from the routes, for
+  free; fastapi-offline serves their Swagger UI / ReDoc scripts from the package instead of a CDN, so the pages
+  work with no internet (swagger-ui-bundle's Swagger UI 4.15 cannot read the OpenAPI 3.1 FastAPI writes);
 - uploads are parsed as they stream in (python-multipart's push parser on Starlette's ``request.stream()``), so
   the size limit holds without spooling a whole oversized body first;
 - Starlette's TestClient runs the app in-process for the tests, and uvicorn serves the same app on a socket.

@@ -1,5 +1,6 @@
 """The HTTP routes: the page, ``/v1/predict``, ``/v1/models``, ``/v1/jobs`` (+ ``/{id}``, ``/result``, ``/video``,
-``/preview``), ``/healthz`` (FastAPI).
+``/preview``), ``/healthz``, and the OpenAPI pages ``/docs`` and ``/redoc`` (FastAPI; the pages' scripts served from
+here by fastapi-offline, so they work offline).
 
 Every request that carries a file gets its own ``tempfile.mkdtemp`` folder, removed when the request ends however
 it ends (a job's folder: when the job is cancelled, fails or expires, :mod:`posekit.serve.jobs`). Predictions run
@@ -15,6 +16,7 @@ import logging
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from contextlib import asynccontextmanager
 from functools import partial
@@ -23,6 +25,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
 import posekit.serve.work as work
 import posekit.zoo as zoo
@@ -46,10 +49,16 @@ def pose_models() -> list[zoo.ZooEntry]:
 
 
 def _loader(settings: ServeSettings):
+    """``load(name) -> Predictor`` for the workers, one load at a time: the first load of a model exports it to
+    ONNX (torch.onnx), which is not thread-safe -- workers exporting at once fail and fall back to PyTorch. The
+    later loads find the export in the cache and take a moment each."""
+    lock = threading.Lock()
+
     def load(name: str):
         from posekit.api import load_model
 
-        return load_model(name, backend=settings.backend, threads=settings.threads_per_worker)
+        with lock:
+            return load_model(name, backend=settings.backend, threads=settings.threads_per_worker)
 
     return load
 
@@ -222,10 +231,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         yield
         server.stop()
 
-    app = FastAPI(title="posekit serve", version="1", lifespan=lifespan,
-                  description="Human poses (COCO-17 keypoints) in photos and videos, from posekit's model zoo. "
-                              "Every /v1 call needs `Authorization: Bearer <token>` when the server was started "
-                              "with --token. Errors are `{\"detail\": \"...\"}` with a 4xx status.")
+    # the OpenAPI pages (/docs: Swagger UI, /redoc: ReDoc) from fastapi-offline's copies of their scripts, not a
+    # CDN: they work with no internet (and fetch nothing from elsewhere: no validator badge)
+    app = FastAPIOffline(title="posekit serve", version="1", lifespan=lifespan,
+                         swagger_ui_parameters={"validatorUrl": None},
+                         description="Human poses (COCO-17 keypoints) in photos and videos, from posekit's model "
+                                     "zoo. Every /v1 call needs `Authorization: Bearer <token>` when the server was "
+                                     "started with --token. Errors are `{\"detail\": \"...\"}` with a 4xx status.")
     app.state.server = server
 
     @app.exception_handler(Busy)

@@ -7,12 +7,16 @@ Result JSON (the body of ``POST /v1/predict`` and of a job's result)::
      "sha256": "<sha256 of the uploaded bytes>", "person_threshold": 0.2, "tracked": false, "seconds": 0.41,
      "images": [{"id": 1, "file_name": "photo.jpg", "width": 640, "height": 480, "frame": 0 (videos)}],
      "results": [COCO-17 result per person: image_id, category_id, keypoints [x, y, score] x 17 in the image's
-                 pixels (pixel centres, x right, y down), score, bbox [x, y, w, h], frame and track_id for videos]}
+                 pixels (pixel centres, x right, y down), score, bbox [x, y, w, h], frame for videos; tracked
+                 videos: track_id and keypoints_raw (the network's own keypoints; "keypoints" are smoothed)]}
+
+A tracked video keeps the people the tracker returns (:meth:`Predictor.predict_video
+<posekit.predict.base.Predictor.predict_video>`): those under ``person_threshold`` but over half of it are there
+when they continue a track (an occluded person keeps their id), as in ``posekit predict --track``.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import threading
 import time
@@ -82,14 +86,6 @@ def skeletons(results: list[dict]) -> dict:
     return out
 
 
-def _result(p, image_id: int, file_name: str, frame: int | None = None) -> dict:
-    out = p.to_dict(image_id, file_name, frame)
-    track_id = getattr(p, "track_id", None)
-    if track_id is not None:
-        out["track_id"] = int(track_id)
-    return out
-
-
 def predict_image(models, model: str, path: Path, file_name: str, threshold: float | None, max_pixels: int,
                   sha256: str) -> dict:
     """One photo's people (see the module docstring for the JSON)."""
@@ -107,7 +103,7 @@ def predict_image(models, model: str, path: Path, file_name: str, threshold: flo
             "sha256": sha256, "person_threshold": used, "tracked": False,
             "seconds": round(time.perf_counter() - start, 3),
             "model_person_threshold": stored, "images": [{"id": 1, "file_name": file_name, "width": w, "height": h}],
-            "results": (results := [_result(p, 1, file_name) for p in people]), "skeletons": skeletons(results)}
+            "results": (results := [p.to_dict(1, file_name) for p in people]), "skeletons": skeletons(results)}
 
 
 def video_info(path: Path, file_name: str, max_pixels: int, max_frames: int) -> tuple[int, int, int, float]:
@@ -145,10 +141,9 @@ def _draw(frame: np.ndarray, people: list) -> np.ndarray:
         out = draw_pose(out, p.keypoints, p.skeleton, thickness=thickness)
     scale = max(0.5, max(frame.shape[:2]) / 800)
     for p in people:
-        track_id = getattr(p, "track_id", None)
-        if track_id is not None:
+        if p.track_id is not None:
             x, y = int(p.box[0]), int(p.box[1] + p.box[3])
-            cv2.putText(out, f"id {track_id}", (x, y + int(18 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+            cv2.putText(out, f"id {p.track_id}", (x, y + int(18 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         (0, 255, 255), max(1, round(2 * scale)), cv2.LINE_AA)
     return out
 
@@ -161,11 +156,10 @@ def predict_video(models, model: str, path: Path, file_name: str, threshold: flo
     w, h, frames, fps = video_info(path, file_name, *limits)
     progress.total = frames
     predictor = models.get(model)
-    tracked = track and "track" in inspect.signature(predictor.predict_video).parameters
-    stored, used = _with_threshold(predictor, threshold)
+    stored, used = _with_threshold(predictor, threshold)  # (a tracker's thresholds are set when the stream starts)
     writer = cv2.VideoWriter(str(drawn), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), fps, (w, h)) if drawn else None
     images, results = [], []
-    stream = predictor.predict_video(path, track=True) if tracked else predictor.predict_video(path)
+    stream = predictor.predict_video(path, track=track)
     try:
         for index, frame, people in stream:
             if progress.cancel.is_set():
@@ -175,9 +169,10 @@ def predict_video(models, model: str, path: Path, file_name: str, threshold: flo
                                        "a video (posekit serve --job-timeout)")
             if index >= limits[1]:
                 break
-            people = [p for p in people if p.score >= used]
+            if not track:  # tracked: the tracker decided (low-score people only where they continue a track)
+                people = [p for p in people if p.score >= used]
             images.append({"id": index + 1, "file_name": file_name, "frame": index, "width": w, "height": h})
-            results += [_result(p, index + 1, file_name, index) for p in people]
+            results += [p.to_dict(index + 1, file_name, index) for p in people]
             if writer is not None:
                 picture = _draw(frame, people)
                 writer.write(picture)
@@ -191,7 +186,7 @@ def predict_video(models, model: str, path: Path, file_name: str, threshold: flo
             predictor.person_threshold = stored
     progress.total = max(progress.total, progress.done)
     return {"model": model, "model_sha256": _model_sha(model), "kind": "video", "file_name": file_name,
-            "sha256": sha256, "person_threshold": used, "tracked": tracked,
+            "sha256": sha256, "person_threshold": used, "tracked": track,
             "seconds": round(time.perf_counter() - start, 3), "fps": fps, "model_person_threshold": stored,
             "images": images, "results": results, "skeletons": skeletons(results)}
 
