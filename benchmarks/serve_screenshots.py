@@ -1,5 +1,6 @@
 """Screenshots of the ``posekit serve`` page in headless Chromium (Debian's, through Playwright): a photo, two models
-compared on one photo, and a video job mid-way. Written to benchmarks/serve_screenshots/.
+compared on one photo, a video job mid-way (tracked: ids drawn), and the OpenAPI page /docs with POST /v1/predict
+opened (served offline: the browser may fetch nothing but the server). Written to benchmarks/serve_screenshots/.
 
     python benchmarks/serve_screenshots.py
 """
@@ -48,7 +49,22 @@ def shoot(url: str, data: Path, out: Path, compare_with: str) -> None:
         page.screenshot(path=str(out / "video.png"), full_page=True)
         page.get_by_role("button", name="Cancel").click()
         page.wait_for_timeout(500)
+
+        docs(browser, url, out)
         browser.close()
+
+
+def docs(browser, url: str, out: Path) -> None:
+    """/docs with every request to elsewhere refused (as on a machine with no internet), POST /v1/predict open."""
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url) else route.abort())
+    page.goto(f"{url}docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=60_000)
+    page.locator(".opblock-post .opblock-summary", has_text="/v1/predict").first.click()
+    page.wait_for_selector(".opblock-post.is-open .opblock-body")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / "docs.png"), full_page=True)
+    page.close()
 
 
 def main() -> None:

@@ -129,22 +129,29 @@ def video_info(path: Path, file_name: str, max_pixels: int, max_frames: int) -> 
 
 def _draw(frame: np.ndarray, people: list) -> np.ndarray:
     """A video frame with its people: thinner sticks than a photo's (people in videos are often small), boxes,
-    scores and track ids."""
+    and over each box one label on a dark patch: the track id in yellow (tracked videos), then the score. The
+    labels are drawn last, so a person's sticks never cover another's id."""
     out = frame.copy()
-    thickness = max(1, round(max(frame.shape[:2]) / 400))
-    scale = max(0.4, max(frame.shape[:2]) / 1600)
+    long_side = max(frame.shape[:2])
+    thickness = max(1, round(long_side / 400))
     for p in people:
         x, y, w, h = (int(round(v)) for v in p.box)
         cv2.rectangle(out, (x, y), (x + w, y + h), (255, 255, 255), 1, cv2.LINE_AA)
-        cv2.putText(out, f"{p.score:.2f}", (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
-                    cv2.LINE_AA)
         out = draw_pose(out, p.keypoints, p.skeleton, thickness=thickness)
-    scale = max(0.5, max(frame.shape[:2]) / 800)
+    scale, font = max(0.4, long_side / 1600), cv2.FONT_HERSHEY_SIMPLEX
     for p in people:
-        if p.track_id is not None:
-            x, y = int(p.box[0]), int(p.box[1] + p.box[3])
-            cv2.putText(out, f"id {p.track_id}", (x, y + int(18 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (0, 255, 255), max(1, round(2 * scale)), cv2.LINE_AA)
+        parts = ([(f"id {p.track_id}", (0, 255, 255))] if p.track_id is not None else []) + \
+            [(f"{p.score:.2f}", (255, 255, 255))]
+        sizes = [cv2.getTextSize(text, font, scale, 1) for text, _ in parts]
+        text_h = max(size[1] for size, _ in sizes)
+        gap = max(3, round(8 * scale))
+        width = sum(size[0] for size, _ in sizes) + gap * (len(parts) + 1)
+        # above the box (inside it at the frame's top), moved left where it would run off the frame
+        x, top = max(0, min(int(p.box[0]), out.shape[1] - width)), max(0, int(p.box[1]) - text_h - 2 * gap)
+        cv2.rectangle(out, (x, top), (x + width, top + text_h + 2 * gap), (24, 24, 24), cv2.FILLED)
+        for (text, colour), (size, _) in zip(parts, sizes):
+            cv2.putText(out, text, (x + gap, top + text_h + gap), font, scale, colour, 1, cv2.LINE_AA)
+            x += size[0] + gap
     return out
 
 
