@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--out", default=str(HERE / "serve_load.json"))
     args = parser.parse_args()
+    load_before = os.getloadavg()  # other work on the machine skews every figure: say how idle it was
 
     photos = [(p.name, p.read_bytes()) for p in sorted((Path(args.data) / "coco_mini" / "val2017").glob("*.jpg"))]
     port = free_port()
@@ -181,7 +182,7 @@ def main() -> None:
                       "growth": round(rss[-1][1] - rss[0][1], 1),
                       "max_growth": round(max(r for _, r in rss) - rss[0][1], 1), "requests": args.rss_requests,
                       "curve": rss},
-           "provisional": "taken while other work used the same 2 CPU cores; to be re-run on an idle machine"}
+           "load_average_before": [round(v, 2) for v in load_before]}
     row["targets"] = {"none_lost_no_5xx": all(r["lost"] == 0 and r["status_5xx"] == 0 for r in [served, *rest]),
                       "throughput_ratio_ge_0.8": row["throughput_ratio"] >= 0.8,
                       "rss_growth_lt_50mb": row["rss_mb"]["growth"] < 50}
