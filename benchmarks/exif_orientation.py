@@ -6,11 +6,10 @@ count, keypoints within 2 px on average (issue 21's EXIF target). See :func:`com
     python benchmarks/exif_orientation.py --out benchmarks/exif_orientation.json
 
 Paths: ``file`` (``posekit predict FILE --json``) and ``folder`` (``posekit predict FOLDER --json``), both
-through the CLI's ``main`` with its default model and backend. Another path (the server's upload) plugs in as
-a callable ``predict(file bytes, file name) -> COCO results of that image`` passed to :func:`compare`, e.g.
-
-    from exif_orientation import compare, PHOTOS
-    row = compare(lambda data, name: client.post("/v1/predict", files={"file": (name, data)}).json(), photo)
+through the CLI's ``main`` with its default model and backend, and ``upload``: ``POST /v1/predict`` of
+``posekit serve``'s app (the real app, its upload streaming and decoding, through Starlette's in-process test
+client). Any other path plugs in as a callable ``predict(file bytes, file name) -> COCO results of that image``
+passed to :func:`compare`.
 
 People are matched one to one by the smallest mean keypoint distance (Hungarian); distances are in the upright
 photo's pixels, over all 17 keypoints of the matched people.
@@ -91,6 +90,26 @@ def cli_path(kind: str, extra: list[str]) -> PredictBytes:
     return predict
 
 
+def upload_path(model: str, threads: int):
+    """``predict`` through ``POST /v1/predict`` of ``posekit serve``'s app (person threshold as stored); returns
+    (predict, close)."""
+    from fastapi.testclient import TestClient
+
+    from posekit.serve.app import create_app
+    from posekit.serve.settings import ServeSettings
+
+    client = TestClient(create_app(ServeSettings(model=model, threads=threads)))
+    client.__enter__()  # starts the app's workers (lifespan)
+
+    def predict(data: bytes, name: str) -> list[dict]:
+        answer = client.post("/v1/predict", files={"image": (name, data)})
+        if answer.status_code != 200:
+            raise RuntimeError(f"POST /v1/predict {name}: {answer.status_code} {answer.text}")
+        return answer.json()["results"]
+
+    return predict, lambda: client.__exit__(None, None, None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default")
@@ -99,14 +118,20 @@ def main() -> None:
     args = parser.parse_args()
     extra = ["--model", args.model, "--threads", str(args.threads)]
     report = {"command": "python " + " ".join(sys.argv), "model": args.model, "orientation": 6, "paths": {}}
-    for kind in ("file", "folder"):
-        predict = cli_path(kind, extra)
+    for kind in ("file", "folder", "upload"):
+        close = None
+        if kind == "upload":
+            predict, close = upload_path(args.model, args.threads)
+        else:
+            predict = cli_path(kind, extra)
         rows = {}
         for name in PHOTOS:
             start = time.perf_counter()
             rows[name] = {**compare(predict, real_photo(name)), "seconds": round(time.perf_counter() - start, 1)}
             print(f"{kind:7s} {name:16s} {rows[name]}", flush=True)
         report["paths"][kind] = rows
+        if close:
+            close()
     report["all_ok"] = all(r["same_pixels"]["ok"] for rows in report["paths"].values() for r in rows.values())
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(f"orientation-6 photo posed like its same-pixel upright twin on every path: {report['all_ok']} -> {args.out}")
