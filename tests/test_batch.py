@@ -142,3 +142,15 @@ def test_unchanged_inputs_are_skipped_changed_ones_redone(tmp_path, lsp_images, 
     third = run(predictor, [folder], tmp_path / "r", model="default", progress=False)
     assert (third["done"], third["skipped"]) == (1, 3)
     assert _strip(_records(tmp_path / "r")) == before  # the redone input replaces its old record, in place
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path, lsp_images, predictor):
+    import fcntl
+
+    out = tmp_path / "r"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:  # as a running `posekit predict --out r` holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match="another posekit run is writing"):
+            run(predictor, [lsp_images[0]], out, model="default", progress=False)
+    assert run(predictor, [lsp_images[0]], out, model="default", progress=False)["done"] == 1

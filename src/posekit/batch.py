@@ -240,6 +240,7 @@ def run(predictor, sources: list[str | Path], out: str | Path, *, model: str | P
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model_name, model_sha = model_identity(model)
+    lock = _lock(out)
     _repair(out)
     finished, next_shard = _finished(out)
     total = sum(1 for _ in iter_sources(sources))  # a cheap first pass: the progress bar's ETA needs the total
@@ -270,7 +271,22 @@ def run(predictor, sources: list[str | Path], out: str | Path, *, model: str | P
     finally:
         writer.close()
     counts["errors"] = write_errors(out)
+    lock.close()
     return counts
+
+
+def _lock(out: Path):
+    """An exclusive lock on ``out`` for this run (released when the process ends, however it ends): two runs
+    appending to the same shards and index would interleave their records."""
+    import fcntl
+
+    f = open(out / ".lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise ValueError(f"another posekit run is writing {out}: wait for it, or give another --out") from None
+    return f
 
 
 def latest_entries(out: str | Path) -> list[dict]:
