@@ -123,6 +123,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not args.paths and args.source is None:
         raise ValueError("nothing to predict: give image/video paths, or --source CAMERA_INDEX|URL")
     predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
+    if args.out:
+        return _predict_to_folder(predictor, args)
     inputs = list(iter_inputs(args.paths))
     if not inputs and args.source is None:
         raise ValueError(f"no images or videos in {args.paths}")
@@ -156,6 +158,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if failed:
         print(f"posekit: error: {len(failed)} of {len(inputs)} inputs failed: {', '.join(failed)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _predict_to_folder(predictor, args: argparse.Namespace) -> int:
+    """``--out``: streamed, resumable JSON Lines shards (posekit.batch); non-zero when inputs failed."""
+    from posekit.batch import ERRORS, run
+
+    if args.source is not None or args.json or args.draw:
+        raise ValueError("--out takes SOURCES only (no --source, --json or --draw); merge with posekit results merge")
+    c = run(predictor, args.paths, args.out, model=args.model, shard_size=args.shard_size, track=args.track,
+            max_frames=args.max_frames)
+    print(f"{c['inputs']} inputs: {c['done']} done now, {c['skipped']} finished before; {c['records']} records "
+          f"-> {args.out} (posekit results merge {args.out} --coco out.json)")
+    if c["errors"]:
+        print(f"posekit: error: {c['errors']} inputs could not be read: {Path(args.out) / ERRORS}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_results_merge(args: argparse.Namespace) -> int:
+    from posekit.batch import merge
+
+    images, results = merge(args.folder, args.coco)
+    print(f"{results} people in {images} images/frames -> {args.coco}")
     return 0
 
 
@@ -408,8 +434,18 @@ def _add_predict_commands(sub) -> None:
     p.add_argument("--draw", default=None, help="folder for drawings (PNG) and annotated videos (MP4)")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per image (big folders): the progress "
                    "bar, warnings and the summary only")
+    p.add_argument("--out", default=None, help="large jobs: stream JSON Lines shards, an index and errors.jsonl "
+                   "into this folder; the same command again resumes. SOURCES: files, folders, @list.txt, globs")
+    p.add_argument("--shard-size", type=int, default=1000, help="--out: records per shard file")
     _add_model_arguments(p)
     p.set_defaults(func=_cmd_predict)
+
+    results = sub.add_parser("results", help="results folders written by posekit predict --out").add_subparsers(
+        dest="action", required=True)
+    p = results.add_parser("merge", help="one COCO results file from a results folder", formatter_class=FMT)
+    p.add_argument("folder", help="the folder given to posekit predict --out")
+    p.add_argument("--coco", required=True, help="COCO results JSON to write (image ids in source order)")
+    p.set_defaults(func=_cmd_results_merge)
 
     p = sub.add_parser("demo", help="run the default model on a bundled street photo", formatter_class=FMT)
     p.add_argument("--out", default=None, help="drawing path (default: a new temporary folder, printed)")
