@@ -170,15 +170,19 @@ def _predict_to_folder(predictor, args: argparse.Namespace) -> int:
 
     if args.source is not None or args.json or args.draw:
         raise ValueError("--out takes SOURCES only (no --source, --json or --draw); merge with posekit results merge")
-    if predictor is None:
-        from posekit.batch_workers import run_workers
+    try:
+        if predictor is None:
+            from posekit.batch_workers import run_workers
 
-        c = run_workers(args.paths, args.out, model=args.model, workers=args.workers, threads=args.threads,
-                        backend=args.backend, device=args.device, overrides=args.set, shard_size=args.shard_size,
-                        track=args.track, max_frames=args.max_frames)
-    else:
-        c = run(predictor, args.paths, args.out, model=args.model, shard_size=args.shard_size, track=args.track,
-                max_frames=args.max_frames)
+            c = run_workers(args.paths, args.out, model=args.model, workers=args.workers, threads=args.threads,
+                            backend=args.backend, device=args.device, overrides=args.set,
+                            shard_size=args.shard_size, track=args.track, max_frames=args.max_frames)
+        else:
+            c = run(predictor, args.paths, args.out, model=args.model, shard_size=args.shard_size,
+                    track=args.track, max_frames=args.max_frames)
+    except KeyboardInterrupt:  # what finished is committed: the same command resumes
+        print(f"\ninterrupted; the same command resumes into {args.out}", file=sys.stderr)
+        return 130
     print(f"{c['inputs']} inputs: {c['done']} done now, {c['skipped']} finished before; {c['records']} records "
           f"-> {args.out} (posekit results merge {args.out} --coco out.json)")
     if c["errors"]:
