@@ -154,3 +154,41 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path, lsp_images, predic
         with pytest.raises(ValueError, match="another posekit run is writing"):
             run(predictor, [lsp_images[0]], out, model="default", progress=False)
     assert run(predictor, [lsp_images[0]], out, model="default", progress=False)["done"] == 1
+
+
+def test_two_workers_merge_equals_one_process(tmp_path, lsp_images):
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{p}\n" for p in lsp_images[:16]))
+    one, two = tmp_path / "one", tmp_path / "two"
+    proc = _cli([f"@{listing}", "--out", str(one), "--shard-size", "4"])
+    assert proc.wait(timeout=120) == 0, proc.stdout.read()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-m", "posekit", "predict", f"@{listing}", "--out", str(two),
+                           "--shard-size", "4", "--workers", "2", "--threads", "1"], env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "16 done now" in done.stdout
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert merge(one, a) == merge(two, b) == (16, merge(one, a)[1])
+    assert a.read_text() == b.read_text()
+    assert sum(1 for _ in read_index(two)) == 16
+
+
+def test_two_workers_list_a_bad_file_in_errors_and_exit_1(tmp_path, lsp_images):
+    from posekit.batch_workers import run_workers
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in lsp_images[:3]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "zz_text.jpg").write_bytes(text_as_jpg())
+    counts = run_workers([folder], tmp_path / "r", model="default", workers=2, threads=1, progress=False)
+    assert (counts["done"], counts["records"], counts["errors"]) == (4, 3, 1)
+    errors = [json.loads(line) for line in (tmp_path / "r" / ERRORS).read_text().splitlines()]
+    assert [Path(e["path"]).name for e in errors] == ["zz_text.jpg"] and errors[0]["error"]
+    assert [Path(r["path"]).name for r in _records(tmp_path / "r")] == [p.name for p in lsp_images[:3]]
+
+    from posekit.cli import main
+
+    assert main(["predict", str(folder), "--out", str(tmp_path / "r2"), "--workers", "2", "--threads", "1"]) == 1
+    assert len((tmp_path / "r2" / ERRORS).read_text().splitlines()) == 1

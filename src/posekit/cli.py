@@ -122,6 +122,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if not args.paths and args.source is None:
         raise ValueError("nothing to predict: give image/video paths, or --source CAMERA_INDEX|URL")
+    if args.out and args.workers > 1:  # the workers load the model, not this process
+        return _predict_to_folder(None, args)
     predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
     if args.out:
         return _predict_to_folder(predictor, args)
@@ -162,13 +164,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _predict_to_folder(predictor, args: argparse.Namespace) -> int:
-    """``--out``: streamed, resumable JSON Lines shards (posekit.batch); non-zero when inputs failed."""
+    """``--out``: streamed, resumable JSON Lines shards (posekit.batch; ``predictor`` None: --workers processes,
+    posekit.batch_workers); non-zero when inputs failed."""
     from posekit.batch import ERRORS, run
 
     if args.source is not None or args.json or args.draw:
         raise ValueError("--out takes SOURCES only (no --source, --json or --draw); merge with posekit results merge")
-    c = run(predictor, args.paths, args.out, model=args.model, shard_size=args.shard_size, track=args.track,
-            max_frames=args.max_frames)
+    try:
+        if predictor is None:
+            from posekit.batch_workers import run_workers
+
+            c = run_workers(args.paths, args.out, model=args.model, workers=args.workers, threads=args.threads,
+                            backend=args.backend, device=args.device, overrides=args.set,
+                            shard_size=args.shard_size, track=args.track, max_frames=args.max_frames)
+        else:
+            c = run(predictor, args.paths, args.out, model=args.model, shard_size=args.shard_size,
+                    track=args.track, max_frames=args.max_frames)
+    except KeyboardInterrupt:  # what finished is committed: the same command resumes
+        print(f"\ninterrupted; the same command resumes into {args.out}", file=sys.stderr)
+        return 130
     print(f"{c['inputs']} inputs: {c['done']} done now, {c['skipped']} finished before; {c['records']} records "
           f"-> {args.out} (posekit results merge {args.out} --coco out.json)")
     if c["errors"]:
@@ -437,6 +451,8 @@ def _add_predict_commands(sub) -> None:
     p.add_argument("--out", default=None, help="large jobs: stream JSON Lines shards, an index and errors.jsonl "
                    "into this folder; the same command again resumes. SOURCES: files, folders, @list.txt, globs")
     p.add_argument("--shard-size", type=int, default=1000, help="--out: records per shard file")
+    p.add_argument("--workers", type=int, default=1, help="--out: predictor processes (each loads the model; "
+                   "--threads then defaults to cores // workers)")
     _add_model_arguments(p)
     p.set_defaults(func=_cmd_predict)
 
