@@ -122,6 +122,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if not args.paths and args.source is None:
         raise ValueError("nothing to predict: give image/video paths, or --source CAMERA_INDEX|URL")
+    if args.workers > 1 and not args.out:
+        raise ValueError("--workers runs predictor processes for --out only (posekit predict SOURCES --out results/)")
     if args.out and args.workers > 1:  # the workers load the model, not this process
         return _predict_to_folder(None, args)
     predictor = load_model(args.model, device=args.device, overrides=args.set, **_runtime(args))
