@@ -238,14 +238,11 @@ def run(predictor, sources: list[str | Path], out: str | Path, *, model: str | P
     from tqdm import tqdm
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model_name, model_sha = model_identity(model)
-    lock = _lock(out)
-    _repair(out)
-    finished, next_shard = _finished(out)
-    total = sum(1 for _ in iter_sources(sources))  # a cheap first pass: the progress bar's ETA needs the total
-    counts = {"inputs": total, "done": 0, "skipped": 0, "records": 0}
-    writer = _Writer(out, next_shard, shard_size)
+    run_ = open_run(out, sources, model)
+    model_name, model_sha, lock, finished, counts = (run_[k] for k in ("model", "sha256", "lock", "finished",
+                                                                        "counts"))
+    total = counts["inputs"]
+    writer = _Writer(out, run_["next_shard"], shard_size)
     try:
         for position, path in enumerate(tqdm(iter_sources(sources), total=total, desc="predicting", unit="file",
                                              disable=not progress, smoothing=0.1)):
@@ -273,6 +270,21 @@ def run(predictor, sources: list[str | Path], out: str | Path, *, model: str | P
     counts["errors"] = write_errors(out)
     lock.close()
     return counts
+
+
+def open_run(out: Path, sources, model: str | Path) -> dict:
+    """Open the results folder ``out`` for a run (one process or several): ``model`` / ``sha256`` (the model's
+    identity), ``lock`` (held until closed), ``finished`` (the digests of the inputs done before, after repairing
+    what a kill tore), ``next_shard``, and ``counts`` with ``inputs`` (a cheap first pass over ``sources``: the
+    progress bar's ETA needs the total)."""
+    out.mkdir(parents=True, exist_ok=True)
+    model_name, model_sha = model_identity(model)
+    lock = _lock(out)
+    _repair(out)
+    finished, next_shard = _finished(out)
+    total = sum(1 for _ in iter_sources(sources))
+    return {"model": model_name, "sha256": model_sha, "lock": lock, "finished": finished, "next_shard": next_shard,
+            "counts": {"inputs": total, "done": 0, "skipped": 0, "records": 0}}
 
 
 def _lock(out: Path):

@@ -31,14 +31,11 @@ from pathlib import Path
 
 from posekit.batch import (
     _digest,
-    _finished,
-    _lock,
     _predict_input,
-    _repair,
     _stat,
     _Writer,
     iter_sources,
-    model_identity,
+    open_run,
     write_errors,
 )
 
@@ -178,13 +175,10 @@ def run_workers(sources: list[str | Path], out: str | Path, *, model: str | Path
     from tqdm import tqdm
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model_name, model_sha = model_identity(model)
-    lock = _lock(out)
-    _repair(out)
-    finished, next_shard = _finished(out)
-    total = sum(1 for _ in iter_sources(sources))  # a cheap first pass: the progress bar's ETA needs the total
-    counts = {"inputs": total, "done": 0, "skipped": 0, "records": 0}
+    run_ = open_run(out, sources, model)
+    model_name, model_sha, lock, finished, counts = (run_[k] for k in ("model", "sha256", "lock", "finished",
+                                                                        "counts"))
+    total, next_shard = counts["inputs"], run_["next_shard"]
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     load = {"model": str(model), "backend": backend, "device": device, "overrides": list(overrides or [])}
     bar = tqdm(total=total, desc=f"predicting ({workers} workers)", unit="file", disable=not progress,
