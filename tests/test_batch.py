@@ -20,18 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def lsp_images(data_root_path) -> list[Path]:
-    images = sorted((data_root_path / "lsp" / "images").glob("im*.jpg"))[:30]
+def lsp_images(data_root) -> list[Path]:
+    images = sorted((data_root / "lsp" / "images").glob("im*.jpg"))[:30]
     if len(images) < 30:
-        pytest.skip(f"needs 30 LSP images in {data_root_path / 'lsp' / 'images'}")
+        pytest.skip(f"needs 30 LSP images in {data_root / 'lsp' / 'images'}")
     return images
-
-
-@pytest.fixture(scope="module")
-def data_root_path() -> Path:
-    from conftest import find_data_root
-
-    return find_data_root()
 
 
 @pytest.fixture(scope="module")
