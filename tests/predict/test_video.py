@@ -120,3 +120,20 @@ def test_a_stream_url_is_read_through_opencv(data_root, tmp_path, capsys):
     results = json.loads(out.read_text())
     assert {r["frame"] for r in results} == {0, 1, 2} and all(r["file_name"] == url for r in results)
     assert "frames/s" in capsys.readouterr().out
+
+
+def test_using_sets_settings_for_a_block_and_restores_them_however_it_ends():
+    from posekit.predict.base import Predictor
+    from posekit.skeletons import COCO17
+
+    predictor = Predictor(COCO17, device="cpu")
+    predictor.person_threshold = 0.2
+    with predictor.using(person_threshold=0.05) as p:
+        assert p.person_threshold == 0.05
+    assert predictor.person_threshold == 0.2
+    with pytest.raises(RuntimeError), predictor.using(person_threshold=0.9):
+        raise RuntimeError("a failing frame")
+    assert predictor.person_threshold == 0.2
+    with pytest.raises(AttributeError):
+        with predictor.using(no_such_setting=1):
+            pass

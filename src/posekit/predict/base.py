@@ -10,6 +10,8 @@ with the flip test, the video loop, and the cost report. A pipeline overrides on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -92,16 +94,24 @@ class Predictor:
 
         def step(frame: np.ndarray, previous: list[Prediction]) -> list[Prediction]:
             self.last_timing = None
-            saved = {key: getattr(self, key) for key in settings}
-            for key, value in settings.items():  # for this frame only: the predictor stays as it was for photos
-                setattr(self, key, value)
-            try:
+            with self.using(**settings):  # for this frame only: the predictor stays as it was for photos
                 return self._predict_frame(frame, previous)
-            finally:
-                for key, value in saved.items():
-                    setattr(self, key, value)
 
         return VideoPredictions(source, step, lambda: (self.last_timing or {}).get("detector"), make)
+
+    @contextmanager
+    def using(self, **settings) -> Iterator[Predictor]:
+        """These settings (attribute name -> value, e.g. ``person_threshold=0.3``) for the duration of a ``with``
+        block, restored however it ends; an attribute the pipeline does not have is an AttributeError. Not for
+        a predictor shared between threads (each server worker owns its predictors)."""
+        saved = {key: getattr(self, key) for key in settings}
+        for key, value in settings.items():
+            setattr(self, key, value)
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                setattr(self, key, value)
 
     @property
     def last_stats(self) -> dict | None:

@@ -67,13 +67,12 @@ def _model_sha(name: str) -> str:
         return ""
 
 
-def _with_threshold(predictor, threshold: float | None):
-    """The predictor's stored person threshold, replaced by ``threshold`` while a call runs (safe: a worker
-    owns its predictors); returns the threshold in force."""
+def _threshold_settings(predictor, threshold: float | None) -> tuple[float | None, float, dict]:
+    """(the predictor's stored person threshold or None, the threshold in force, the settings to run with:
+    ``threshold`` in place of the stored one, for :meth:`~posekit.predict.base.Predictor.using`)."""
     stored = getattr(predictor, "person_threshold", None)
-    if threshold is not None and stored is not None:
-        predictor.person_threshold = threshold
-    return stored, (threshold if threshold is not None else (stored or 0.0))
+    settings = {"person_threshold": threshold} if threshold is not None and stored is not None else {}
+    return stored, (threshold if threshold is not None else (stored or 0.0)), settings
 
 
 def skeletons(results: list[dict]) -> dict:
@@ -92,12 +91,9 @@ def predict_image(models, model: str, path: Path, file_name: str, threshold: flo
     start = time.perf_counter()
     image = decode_image(path.read_bytes(), file_name, max_pixels)
     predictor = models.get(model)
-    stored, used = _with_threshold(predictor, threshold)
-    try:
+    stored, used, settings = _threshold_settings(predictor, threshold)
+    with predictor.using(**settings):  # (safe: a worker owns its predictors)
         people = [p for p in predictor.predict(image) if p.score >= used]
-    finally:
-        if stored is not None:
-            predictor.person_threshold = stored
     h, w = image.shape[:2]
     return {"model": model, "model_sha256": _model_sha(model), "kind": "image", "file_name": file_name,
             "sha256": sha256, "person_threshold": used, "tracked": False,
@@ -163,34 +159,33 @@ def predict_video(models, model: str, path: Path, file_name: str, threshold: flo
     w, h, frames, fps = video_info(path, file_name, *limits)
     progress.total = frames
     predictor = models.get(model)
-    stored, used = _with_threshold(predictor, threshold)  # (a tracker's thresholds are set when the stream starts)
+    stored, used, settings = _threshold_settings(predictor, threshold)
     writer = cv2.VideoWriter(str(drawn), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), fps, (w, h)) if drawn else None
     images, results = [], []
-    stream = predictor.predict_video(path, track=track)
-    try:
-        for index, frame, people in stream:
-            if progress.cancel.is_set():
-                raise Cancelled(f"{file_name}: cancelled after {index} frames")
-            if time.time() > progress.deadline:
-                raise UploadError(413, f"{file_name}: stopped after {index} frames, at the server's time limit for "
-                                       "a video (posekit serve --job-timeout)")
-            if index >= limits[1]:
-                break
-            if not track:  # tracked: the tracker decided (low-score people only where they continue a track)
-                people = [p for p in people if p.score >= used]
-            images.append({"id": index + 1, "file_name": file_name, "frame": index, "width": w, "height": h})
-            results += [p.to_dict(index + 1, file_name, index) for p in people]
+    with predictor.using(**settings):  # (a tracker's thresholds are set when the stream starts)
+        stream = predictor.predict_video(path, track=track)
+        try:
+            for index, frame, people in stream:
+                if progress.cancel.is_set():
+                    raise Cancelled(f"{file_name}: cancelled after {index} frames")
+                if time.time() > progress.deadline:
+                    raise UploadError(413, f"{file_name}: stopped after {index} frames, at the server's time limit for "
+                                           "a video (posekit serve --job-timeout)")
+                if index >= limits[1]:
+                    break
+                if not track:  # tracked: the tracker decided (low-score people only where they continue a track)
+                    people = [p for p in people if p.score >= used]
+                images.append({"id": index + 1, "file_name": file_name, "frame": index, "width": w, "height": h})
+                results += [p.to_dict(index + 1, file_name, index) for p in people]
+                if writer is not None:
+                    picture = _draw(frame, people)
+                    writer.write(picture)
+                    progress.show(index, picture)
+                progress.done = index + 1
+        finally:
+            stream.close()
             if writer is not None:
-                picture = _draw(frame, people)
-                writer.write(picture)
-                progress.show(index, picture)
-            progress.done = index + 1
-    finally:
-        stream.close()
-        if writer is not None:
-            writer.release()
-        if stored is not None:
-            predictor.person_threshold = stored
+                writer.release()
     progress.total = max(progress.total, progress.done)
     return {"model": model, "model_sha256": _model_sha(model), "kind": "video", "file_name": file_name,
             "sha256": sha256, "person_threshold": used, "tracked": track,
